@@ -1,0 +1,41 @@
+# The two commands the README promises, plus the pieces they are made of.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROMPT ?= List the files in the current directory and say which one is largest.
+
+.PHONY: install run demo test lint format clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Main job: set up, write a default config on first use, run one prompt against your provider.
+run: install
+	@test -f "$${OPENHEIM_HOME:-$$HOME/.openheim}/config.toml" || $(BIN)/openheim init
+	$(BIN)/openheim run "$(PROMPT)"
+
+# The same, offline: a scripted fake LLM on 127.0.0.1 plays the model; no key needed.
+demo: install
+	$(BIN)/python -m openheim.testing.demo
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info

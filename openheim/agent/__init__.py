@@ -1,0 +1,1 @@
+"""The agent loop: LLM turn, tool execution, repeat."""

@@ -1,0 +1,56 @@
+"""The one event vocabulary every face renders (terminal, ACP, WebSocket)."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from openheim.models import ToolCall, ToolResult, Usage
+
+
+class StopReason(enum.StrEnum):
+    """Why a turn ended; the values are ACP's ``stopReason`` words."""
+
+    END_TURN = "end_turn"
+    MAX_TOKENS = "max_tokens"
+    MAX_TURN_REQUESTS = "max_turn_requests"
+    REFUSAL = "refusal"
+    CANCELLED = "cancelled"
+
+
+@attrs.frozen
+class MessageChunk:
+    text: str
+
+
+@attrs.frozen
+class ToolCallStarted:
+    call: ToolCall
+
+
+@attrs.frozen
+class ToolCallFinished:
+    call: ToolCall
+    result: ToolResult
+    duration: float
+
+
+@attrs.frozen
+class ProviderRetrying:
+    """The provider call failed transiently and will be retried; ``message`` says how."""
+
+    message: str
+    attempt: int
+    max_attempts: int
+    delay: float
+
+
+@attrs.frozen
+class TurnFinished:
+    stop_reason: StopReason
+    usage: Usage
+    iterations: int
+
+
+AgentEvent = MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | TurnFinished

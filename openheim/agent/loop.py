@@ -1,0 +1,185 @@
+"""One agent turn: call the model, run the tools it asks for, feed results back, repeat.
+
+The turn owns a cancel scope. Cancelling it (Ctrl-C, ACP ``session/cancel``, shutdown) stops
+the LLM stream and kills tool process groups; whatever happens, the conversation is left
+valid: every tool call the model asked for has a result before anyone saves it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
+
+import attrs
+import trio
+
+from openheim.agent.events import (
+    AgentEvent,
+    MessageChunk,
+    ProviderRetrying,
+    StopReason,
+    ToolCallFinished,
+    ToolCallStarted,
+    TurnFinished,
+)
+from openheim.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.providers.base import (
+    ChatRequest,
+    FinishReason,
+    ProviderEvent,
+    Retrying,
+    StreamEnd,
+    TextDelta,
+)
+from openheim.tools.base import ToolContext, ToolRegistry
+
+CANCELLED_RESULT = ToolResult(
+    "cancelled: the user stopped the turn before this call finished", True
+)
+
+_STOP_REASONS = {
+    FinishReason.LENGTH: StopReason.MAX_TOKENS,
+    FinishReason.REFUSAL: StopReason.REFUSAL,
+}
+
+
+class ChatProvider(Protocol):
+    def stream(
+        self, request: ChatRequest
+    ) -> AbstractAsyncContextManager[AsyncIterator[ProviderEvent]]: ...
+
+
+@attrs.frozen
+class TurnSettings:
+    model: str
+    max_iterations: int = 10
+    max_tokens: int | None = None
+    system_prompt: str | None = None
+
+
+class Turn:
+    """A single prompt's run through the loop; ``cancel()`` may be called from any task."""
+
+    def __init__(
+        self,
+        conversation: Conversation,
+        prompt: str,
+        *,
+        provider: ChatProvider,
+        tools: ToolRegistry,
+        context: ToolContext,
+        settings: TurnSettings,
+        events: trio.MemorySendChannel[AgentEvent],
+    ) -> None:
+        self.conversation = conversation
+        self.prompt = prompt
+        self.provider = provider
+        self.tools = tools
+        self.context = context
+        self.settings = settings
+        self.events = events
+        self.cancel_scope = trio.CancelScope()
+        self._partial_text: list[str] = []
+        self._finished_results: dict[str, ToolResult] = {}
+        self._usage = Usage()
+        self._iterations = 0
+
+    def cancel(self) -> None:
+        self.cancel_scope.cancel()
+
+    async def run(self) -> TurnFinished:
+        """Run to a final answer, ``max_iterations``, or cancellation.
+
+        ``ProviderError`` propagates (the conversation is settled first); cancellation of
+        this turn's own scope returns a ``cancelled`` outcome instead of raising.
+        """
+        self.conversation.append(Message.user(self.prompt))
+        try:
+            with self.cancel_scope:
+                stop_reason = await self._loop()
+        finally:
+            self._settle()
+        if self.cancel_scope.cancelled_caught:
+            stop_reason = StopReason.CANCELLED
+        finished = TurnFinished(stop_reason, self._usage, self._iterations)
+        await self.events.send(finished)
+        return finished
+
+    async def _loop(self) -> StopReason:
+        while self._iterations < self.settings.max_iterations:
+            self._iterations += 1
+            end = await self._call_model()
+            self.conversation.append(Message.assistant(end.text, end.tool_calls))
+            if not end.tool_calls:
+                return _STOP_REASONS.get(end.finish_reason, StopReason.END_TURN)
+            await self._run_tools(end.tool_calls)
+        return StopReason.MAX_TURN_REQUESTS
+
+    async def _call_model(self) -> StreamEnd:
+        system = self.settings.system_prompt
+        head = (Message.system(system),) if system else ()
+        request = ChatRequest(
+            model=self.settings.model,
+            messages=(*head, *self.conversation.messages),
+            tools=self.tools.definitions(),
+            max_tokens=self.settings.max_tokens,
+        )
+        self._partial_text = []
+        async with self.provider.stream(request) as stream:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    self._partial_text.append(event.text)
+                    await self.events.send(MessageChunk(event.text))
+                elif isinstance(event, Retrying):
+                    await self.events.send(
+                        ProviderRetrying(
+                            event.describe(), event.attempt, event.max_attempts, event.delay
+                        )
+                    )
+                elif isinstance(event, StreamEnd):
+                    self._partial_text = []
+                    if event.usage is not None:
+                        self._usage += event.usage
+                    return event
+        raise AssertionError("provider stream ended without StreamEnd or an error")
+
+    async def _run_tools(self, calls: Sequence[ToolCall]) -> None:
+        self._finished_results = {}
+        async with trio.open_nursery() as nursery:
+            for call in calls:
+                nursery.start_soon(self._run_tool, call)
+        # Results go back in the order the model asked, whatever order they finished in.
+        for call in calls:
+            self.conversation.append(Message.tool(call, self._finished_results[call.id]))
+
+    async def _run_tool(self, call: ToolCall) -> None:
+        await self.events.send(ToolCallStarted(call))
+        started = time.monotonic()
+        result = await self._execute(call)
+        self._finished_results[call.id] = result
+        await self.events.send(ToolCallFinished(call, result, time.monotonic() - started))
+
+    async def _execute(self, call: ToolCall) -> ToolResult:
+        tool = self.tools.get(call.name)
+        if tool is None:
+            known = ", ".join(self.tools.names()) or "none"
+            return ToolResult(f"unknown tool {call.name!r}; available tools: {known}", True)
+        try:
+            arguments = call.parsed_arguments()
+        except ValueError as exc:
+            return ToolResult(f"invalid arguments for {call.name}: {exc}", True)
+        try:
+            return await tool.call(arguments, self.context)
+        except Exception as exc:  # a broken tool must not end the turn
+            return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", True)
+
+    def _settle(self) -> None:
+        """Leave the conversation valid after an interruption; synchronous on purpose."""
+        if self._partial_text:
+            self.conversation.append(Message.assistant("".join(self._partial_text)))
+            self._partial_text = []
+        for call in self.conversation.unanswered_tool_calls():
+            result = self._finished_results.get(call.id, CANCELLED_RESULT)
+            self.conversation.append(Message.tool(call, result))

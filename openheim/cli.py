@@ -1,0 +1,109 @@
+"""Command-line entry: every face of openheim behind one ``openheim`` command.
+
+Heavy modules are imported inside the command that needs them, so ``--help`` stays fast and
+``run`` never loads the MCP SDK or the web stack.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import asyncclick as click
+
+from openheim import __version__
+from openheim.errors import OpenheimError
+
+
+def fail(error: OpenheimError | str) -> None:
+    """One line on stderr and exit 1: users get an actionable message, never a traceback."""
+    click.echo(f"openheim: error: {error}", err=True)
+    sys.exit(1)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="openheim")
+@click.option("--skills", help="Comma-separated skills to load into the REPL, e.g. rust,debugging.")
+@click.pass_context
+async def cli(ctx: click.Context, skills: str | None) -> None:
+    """openheim: a fast, multi-provider LLM agent runtime.
+
+    Without a command, starts the interactive REPL.
+    """
+    if ctx.invoked_subcommand is None:
+        _not_yet("the interactive REPL", 'openheim run "your prompt"')
+
+
+def _not_yet(feature: str, instead: str) -> None:
+    click.echo(
+        f"openheim: {feature} is not available in this version yet; for now use: {instead}",
+        err=True,
+    )
+    sys.exit(2)
+
+
+@cli.command()
+@click.argument("prompt")
+@click.option("-m", "--model", help="A configured model, or PROVIDER/MODEL.")
+@click.option("--skills", help="Comma-separated skills to prepend to the system prompt.")
+@click.option("--resume", "resume", metavar="ID", help="Continue the conversation with this id.")
+@click.option("--continue", "continue_latest", is_flag=True, help="Continue the latest one.")
+@click.option("--max-iterations", type=click.IntRange(min=1), help="LLM calls allowed.")
+async def run(
+    prompt: str,
+    model: str | None,
+    skills: str | None,
+    resume: str | None,
+    continue_latest: bool,
+    max_iterations: int | None,
+) -> None:
+    """Run one prompt headless: the answer streams to stdout, tool activity to stderr."""
+    from openheim.headless import RunOptions, Terminal, run_headless
+    from openheim.skills import parse_skill_names
+
+    if resume and continue_latest:
+        fail("--resume and --continue cannot be used together")
+    options = RunOptions(
+        prompt=prompt,
+        model=model,
+        skills=parse_skill_names(skills) if skills is not None else None,
+        resume=resume,
+        continue_latest=continue_latest,
+        max_iterations=max_iterations,
+    )
+    try:
+        code = await run_headless(options, env=os.environ, terminal=Terminal())
+    except OpenheimError as exc:
+        fail(exc)
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Replace an existing config file.")
+async def init(force: bool) -> None:
+    """Write a commented default config to ~/.openheim/config.toml ($OPENHEIM_HOME)."""
+    from openheim.config.paths import Paths
+    from openheim.config.template import write_default_config
+
+    paths = Paths.from_env()
+    try:
+        write_default_config(paths.config_file, force=force)
+    except OpenheimError as exc:
+        fail(exc)
+    paths.skills_dir.mkdir(parents=True, exist_ok=True)
+    click.echo(f"Wrote {paths.config_file}. Set your provider's API key variable, then try:")
+    click.echo('  openheim run "List the files in the current directory"')
+
+
+@cli.command()
+async def acp() -> None:
+    """Serve the Agent Client Protocol over stdio (for Zed and other ACP clients)."""
+    _not_yet("`openheim acp`", 'openheim run "your prompt"')
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=1217, show_default=True, type=int)
+async def serve(host: str, port: int) -> None:
+    """Serve the multiplexed WebSocket and REST API."""
+    _not_yet("`openheim serve`", 'openheim run "your prompt"')

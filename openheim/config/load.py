@@ -1,0 +1,297 @@
+"""Reading ``config.toml`` with one-line errors that name the file, the key and the fix."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+
+from openheim.config.model import (
+    Config,
+    McpServerConfig,
+    ProviderConfig,
+    ProviderKind,
+    ToolsConfig,
+)
+from openheim.errors import ConfigError
+
+T = TypeVar("T")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"Config file not found at {path}. Run `openheim init` to create one."
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}. Fix the syntax there "
+            "(or move the file away and run `openheim init`)."
+        ) from None
+    return _ConfigReader(path).read(data)
+
+
+@attrs.define
+class _Table:
+    """A TOML table being read: remembers the dotted key path and which keys were used."""
+
+    reader: _ConfigReader
+    where: str
+    data: Mapping[str, Any]
+    used: set[str] = attrs.field(factory=set)
+
+    def key(self, name: str) -> str:
+        return f"{self.where}.{name}" if self.where else name
+
+    def fail(self, name: str, problem: str, fix: str) -> ConfigError:
+        return self.reader.error(self.key(name), problem, fix)
+
+    def get(
+        self,
+        name: str,
+        kind: type[T] | tuple[type, ...],
+        default: Any = None,
+        *,
+        required: bool = False,
+        fix: str = "",
+    ) -> Any:
+        self.used.add(name)
+        if name not in self.data:
+            if required:
+                raise self.fail(name, "is missing", fix or f"add `{name} = ...` to [{self.where}]")
+            return default
+        value = self.data[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        # bool is an int in Python; TOML keeps them apart and so do we.
+        misfit = isinstance(value, bool) and bool not in kinds
+        if misfit or not isinstance(value, kinds):
+            wanted = "a number" if set(kinds) == {int, float} else _type_word(kinds[0])
+            raise self.fail(
+                name, f"must be {wanted}, got {_type_word(type(value))}", fix or f"set {wanted}"
+            )
+        return value
+
+    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+        value = self.get(name, (int, float), default)
+        if value <= minimum:
+            raise self.fail(name, f"must be greater than {minimum:g}, got {value}", "raise it")
+        return float(value)
+
+    def integer(self, name: str, default: int | None, *, minimum: int) -> int | None:
+        value = self.get(name, int, default)
+        if value is not None and value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}", "raise it")
+        return value
+
+    def strings(self, name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        value = self.get(name, list, None)
+        if value is None:
+            return default
+        if not all(isinstance(item, str) for item in value):
+            raise self.fail(name, "must be a list of strings", 'write it as ["a", "b"]')
+        return tuple(value)
+
+    def string_map(self, name: str) -> dict[str, str]:
+        value = self.get(name, dict, None)
+        if value is None:
+            return {}
+        if not all(isinstance(v, str) for v in value.values()):
+            raise self.fail(name, "values must be strings", "quote every value")
+        return dict(value)
+
+    def table(self, name: str) -> _Table | None:
+        value = self.get(name, dict, None)
+        return None if value is None else _Table(self.reader, self.key(name), value)
+
+    def reject_unknown(self) -> None:
+        for name in self.data:
+            if name not in self.used:
+                close = difflib.get_close_matches(name, sorted(self.used), n=1)
+                fix = f"did you mean `{close[0]}`?" if close else "remove it"
+                raise self.fail(name, "is not a known setting", fix)
+
+
+@attrs.frozen
+class _ConfigReader:
+    path: Path
+
+    def error(self, key: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.path}: `{key}` {problem}; fix: {fix}.")
+
+    def read(self, data: Mapping[str, Any]) -> Config:
+        root = _Table(self, "", data)
+        providers_table = root.table("providers")
+        if providers_table is None or not providers_table.data:
+            raise self.error(
+                "providers", "has no entries", "add a [providers.NAME] table (see `openheim init`)"
+            )
+        providers = {
+            name: self._provider(name, providers_table.table(name))  # type: ignore[arg-type]
+            for name in providers_table.data
+        }
+        default_provider = root.get(
+            "default_provider",
+            str,
+            required=True,
+            fix=f'add `default_provider = "{next(iter(providers))}"` at the top',
+        )
+        if default_provider not in providers:
+            raise root.fail(
+                "default_provider",
+                f"names {default_provider!r}, which is not a configured provider",
+                f"use one of {', '.join(sorted(providers))} or add [providers.{default_provider}]",
+            )
+        max_iterations = root.integer("max_iterations", 10, minimum=1)
+        system_prompt = root.get("system_prompt", str)
+        mcp_table = root.table("mcp_servers")
+        mcp_servers = {}
+        if mcp_table is not None:
+            mcp_servers = {
+                name: self._mcp_server(name, mcp_table.table(name))  # type: ignore[arg-type]
+                for name in mcp_table.data
+            }
+        tools = self._tools(root.table("tools"))
+        root.reject_unknown()
+        return Config(
+            path=self.path,
+            default_provider=default_provider,
+            providers=providers,
+            max_iterations=max_iterations,  # type: ignore[arg-type]
+            system_prompt=system_prompt,
+            mcp_servers=mcp_servers,
+            tools=tools,
+        )
+
+    def _check_name(self, table: _Table, name: str) -> None:
+        if not _NAME_RE.match(name):
+            raise self.error(
+                table.where, "has an invalid name", "use letters, digits, `_`, `-` and `.` only"
+            )
+
+    def _provider(self, name: str, table: _Table) -> ProviderConfig:
+        self._check_name(table, name)
+        kind_text = table.get("kind", str)
+        if kind_text is None:
+            kind = ProviderKind.infer(name)
+        else:
+            try:
+                kind = ProviderKind(kind_text)
+            except ValueError:
+                choices = ", ".join(k.value for k in ProviderKind)
+                raise table.fail("kind", f"is {kind_text!r}", f"use one of {choices}") from None
+        api_base = table.get("api_base", str, required=True, fix=_api_base_fix(kind))
+        if not re.match(r"^https?://[^/\s]+", api_base):
+            raise table.fail(
+                "api_base", f"is not an http(s) URL: {api_base!r}", _api_base_fix(kind)
+            )
+        models = table.strings("models")
+        default_model = table.get("default_model", str)
+        if default_model is None:
+            if not models:
+                raise table.fail(
+                    "default_model",
+                    "is missing",
+                    'add `default_model = "..."` and `models = [...]`',
+                )
+            default_model = models[0]
+        if default_model not in models:
+            models = (default_model, *models)
+        env_var = table.get("env_var", str)
+        if env_var is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env_var):
+            raise table.fail(
+                "env_var",
+                f"is not an environment variable name: {env_var!r}",
+                "e.g. OPENAI_API_KEY",
+            )
+        provider = ProviderConfig(
+            name=name,
+            kind=kind,
+            api_base=api_base.rstrip("/"),
+            default_model=default_model,
+            models=models,
+            env_var=env_var or None,
+            api_key=table.get("api_key", str) or None,
+            timeout_secs=table.number("timeout_secs", 120.0),
+            connect_timeout_secs=table.number("connect_timeout_secs", 10.0),
+            max_tokens=table.integer("max_tokens", None, minimum=1),
+            max_retries=table.integer("max_retries", 4, minimum=0),  # type: ignore[arg-type]
+            retry_initial_delay_secs=table.number("retry_initial_delay_secs", 1.0),
+            retry_max_delay_secs=table.number("retry_max_delay_secs", 60.0),
+        )
+        table.reject_unknown()
+        return provider
+
+    def _mcp_server(self, name: str, table: _Table) -> McpServerConfig:
+        self._check_name(table, name)
+        server = McpServerConfig(
+            name=name,
+            command=table.get("command", str),
+            args=table.strings("args"),
+            env=table.string_map("env"),
+            cwd=table.get("cwd", str),
+            url=table.get("url", str),
+            headers=table.string_map("headers"),
+            enabled=table.get("enabled", bool, True),
+            startup_timeout_secs=table.number("startup_timeout_secs", 30.0),
+            tool_timeout_secs=table.number("tool_timeout_secs", 120.0),
+        )
+        if (server.command is None) == (server.url is None):
+            raise self.error(
+                table.where,
+                "needs exactly one of `command` (stdio) or `url` (Streamable HTTP)",
+                "set one of them",
+            )
+        table.reject_unknown()
+        return server
+
+    def _tools(self, table: _Table | None) -> ToolsConfig:
+        if table is None:
+            return ToolsConfig()
+        tools = ToolsConfig(
+            command_timeout_secs=table.number("command_timeout_secs", 120.0),
+            output_limit_bytes=table.integer("output_limit_bytes", 64 * 1024, minimum=1024),  # type: ignore[arg-type]
+            read_limit_bytes=table.integer("read_limit_bytes", 256 * 1024, minimum=1024),  # type: ignore[arg-type]
+        )
+        table.reject_unknown()
+        return tools
+
+
+def _api_base_fix(kind: ProviderKind) -> str:
+    examples = {
+        ProviderKind.OPENAI: "https://api.openai.com/v1",
+        ProviderKind.ANTHROPIC: "https://api.anthropic.com/v1",
+        ProviderKind.GEMINI: "https://generativelanguage.googleapis.com/v1beta",
+        ProviderKind.OPENAI_COMPATIBLE: "http://localhost:11434/v1",
+    }
+    return f'set `api_base = "{examples[kind]}"` or your endpoint\'s URL'
+
+
+_TYPE_WORDS: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
+
+
+def _type_word(kind: type) -> str:
+    return _TYPE_WORDS.get(kind, kind.__name__)

@@ -1,0 +1,84 @@
+"""Immutable configuration objects."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from pathlib import Path
+
+import attrs
+
+
+class ProviderKind(enum.StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    OPENAI_COMPATIBLE = "openai_compatible"
+
+    @classmethod
+    def infer(cls, provider_name: str) -> ProviderKind:
+        """A provider named after a vendor speaks its API; any other name is OpenAI-compatible."""
+        try:
+            return cls(provider_name)
+        except ValueError:
+            return cls.OPENAI_COMPATIBLE
+
+
+@attrs.frozen
+class ProviderConfig:
+    name: str
+    kind: ProviderKind
+    api_base: str
+    default_model: str
+    models: tuple[str, ...]
+    env_var: str | None = None
+    api_key: str | None = attrs.field(default=None, repr=False)
+    timeout_secs: float = 120.0
+    connect_timeout_secs: float = 10.0
+    max_tokens: int | None = None
+    max_retries: int = 4
+    retry_initial_delay_secs: float = 1.0
+    retry_max_delay_secs: float = 60.0
+
+    @property
+    def key_required(self) -> bool:
+        """Local OpenAI-compatible servers (Ollama, vLLM, LM Studio) usually take no key."""
+        return self.kind is not ProviderKind.OPENAI_COMPATIBLE
+
+
+@attrs.frozen
+class McpServerConfig:
+    """Parsed and validated now; the MCP client that uses it arrives in a later step."""
+
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    cwd: str | None = None
+    url: str | None = None
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    enabled: bool = True
+    startup_timeout_secs: float = 30.0
+    tool_timeout_secs: float = 120.0
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
+
+
+@attrs.frozen
+class ToolsConfig:
+    command_timeout_secs: float = 120.0
+    output_limit_bytes: int = 64 * 1024
+    read_limit_bytes: int = 256 * 1024
+
+
+@attrs.frozen
+class Config:
+    path: Path
+    default_provider: str
+    providers: Mapping[str, ProviderConfig]
+    max_iterations: int = 10
+    system_prompt: str | None = None
+    mcp_servers: Mapping[str, McpServerConfig] = attrs.field(factory=dict)
+    tools: ToolsConfig = ToolsConfig()

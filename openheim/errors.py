@@ -1,0 +1,52 @@
+"""Error types shared by every layer.
+
+Every error's ``str()`` is one line a user can act on; faces print it as is and never a
+traceback.
+"""
+
+from __future__ import annotations
+
+
+class OpenheimError(Exception):
+    """Base of all errors openheim reports to a user."""
+
+
+class ConfigError(OpenheimError):
+    """The configuration is missing, malformed or names something that does not exist."""
+
+
+class HistoryError(OpenheimError):
+    """A conversation could not be stored or loaded."""
+
+
+class SkillError(OpenheimError):
+    """A requested skill is unknown or unreadable."""
+
+
+class ProviderError(OpenheimError):
+    """An LLM provider failed a request.
+
+    ``retryable`` says whether the same request may succeed later (429, 5xx, network errors);
+    ``retry_after`` is the delay the provider asked for, in seconds, when it gave one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        where = f"{self.provider} " if self.provider else ""
+        status = f"HTTP {self.status}: " if self.status is not None else ""
+        return f"{where}provider error: {status}{self.message}"

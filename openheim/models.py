@@ -1,0 +1,153 @@
+"""The one internal representation of conversations; providers convert at their edge.
+
+Value types are frozen ``attrs`` classes. ``Conversation`` is the exception: a session owns
+exactly one and appends to it as the turn goes on.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+
+class Role(enum.StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+    TOOL = "tool"
+
+
+@attrs.frozen
+class ToolCall:
+    """A call the model asked for; ``arguments`` is the raw JSON text the model produced.
+
+    The raw text is kept (not a parsed dict) because a model may produce invalid JSON, and
+    both the history and the next request must show the model exactly what it said.
+    """
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+    def parsed_arguments(self) -> dict[str, Any]:
+        """Parse ``arguments``; raise ``ValueError`` with a message fit for the model."""
+        text = self.arguments.strip() or "{}"
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"arguments are not valid JSON ({exc.msg} at char {exc.pos})"
+            ) from None
+        if not isinstance(value, dict):
+            raise ValueError(f"arguments must be a JSON object, got {type(value).__name__}")
+        return value
+
+
+@attrs.frozen
+class ToolDefinition:
+    name: str
+    description: str
+    parameters: dict[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+
+
+@attrs.frozen
+class ToolResult:
+    content: str
+    is_error: bool = False
+
+
+@attrs.frozen
+class Usage:
+    """Token counts normalised across providers.
+
+    ``input_tokens`` counts every prompt token, cached or not; ``cache_read_tokens`` and
+    ``cache_write_tokens`` say how many of them hit or filled a provider cache.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cache_read_tokens=self.cache_read_tokens + other.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+        )
+
+
+@attrs.frozen
+class Message:
+    role: Role
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    tool_name: str | None = None
+    is_error: bool = False
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        return cls(Role.SYSTEM, text)
+
+    @classmethod
+    def user(cls, text: str) -> Message:
+        return cls(Role.USER, text)
+
+    @classmethod
+    def assistant(cls, text: str | None, tool_calls: tuple[ToolCall, ...] = ()) -> Message:
+        return cls(Role.ASSISTANT, text or None, tuple(tool_calls))
+
+    @classmethod
+    def tool(cls, call: ToolCall, result: ToolResult) -> Message:
+        return cls(
+            Role.TOOL,
+            result.content,
+            tool_call_id=call.id,
+            tool_name=call.name,
+            is_error=result.is_error,
+        )
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+TITLE_LENGTH = 80
+
+
+@attrs.define
+class Conversation:
+    id: str
+    created_at: datetime = attrs.field(factory=utc_now)
+    updated_at: datetime = attrs.field(factory=utc_now)
+    model: str | None = None
+    provider: str | None = None
+    title: str | None = None
+    skills: tuple[str, ...] = ()
+    cwd: str | None = None
+    messages: list[Message] = attrs.field(factory=list)
+
+    def append(self, message: Message) -> None:
+        self.messages.append(message)
+        self.updated_at = utc_now()
+        if self.title is None and message.role is Role.USER and message.content:
+            self.title = " ".join(message.content.split())[:TITLE_LENGTH]
+
+    def unanswered_tool_calls(self) -> list[ToolCall]:
+        """Tool calls of the last assistant message that have no result yet."""
+        for index in range(len(self.messages) - 1, -1, -1):
+            message = self.messages[index]
+            if message.role is Role.ASSISTANT:
+                answered = {m.tool_call_id for m in self.messages[index + 1 :]}
+                return [call for call in message.tool_calls if call.id not in answered]
+        return []

@@ -1,0 +1,1 @@
+"""LLM providers: sans-IO wire-format cores plus the client that does their I/O."""

@@ -1,0 +1,234 @@
+"""The provider actor: owns one ``httpx.AsyncClient`` and does the I/O around a dialect.
+
+``ProviderClient.stream`` runs the request in a producer task inside the caller's scope, so
+cancelling a turn closes the HTTP stream at once; events reach the caller over a bounded
+channel, so a slow consumer slows the read instead of growing a buffer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import httpx
+import tenacity
+import trio
+
+from openheim.config.model import ProviderConfig, ProviderKind
+from openheim.errors import ConfigError, ProviderError
+from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying
+
+EVENT_BUFFER = 64
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+@attrs.frozen
+class _Failed:
+    error: ProviderError
+
+
+class ProviderStream:
+    """Events of one request; iteration raises the request's ``ProviderError``, if any."""
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[ProviderEvent | _Failed]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> ProviderStream:
+        return self
+
+    async def __anext__(self) -> ProviderEvent:
+        try:
+            item = await self._receive.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+        if isinstance(item, _Failed):
+            raise item.error
+        return item
+
+
+def make_dialect(config: ProviderConfig) -> Dialect:
+    if config.kind in (ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE):
+        from openheim.providers.openai import OpenAIDialect
+
+        field = "max_completion_tokens" if config.kind is ProviderKind.OPENAI else "max_tokens"
+        return OpenAIDialect(config.api_base, provider_name=config.name, max_tokens_field=field)
+    raise ConfigError(
+        f"`providers.{config.name}.kind` is {config.kind.value!r}, which this version of "
+        "openheim cannot talk to yet; fix: use an openai or openai_compatible provider."
+    )
+
+
+class ProviderClient:
+    def __init__(
+        self,
+        config: ProviderConfig,
+        dialect: Dialect,
+        api_key: str | None,
+        http: httpx.AsyncClient,
+    ) -> None:
+        self.config = config
+        self.dialect = dialect
+        self._api_key = api_key
+        self._http = http
+
+    @asynccontextmanager
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStream]:
+        send, receive = trio.open_memory_channel[ProviderEvent | _Failed](EVENT_BUFFER)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._produce, request, send)
+            try:
+                with receive:
+                    yield ProviderStream(receive)
+            finally:
+                nursery.cancel_scope.cancel()
+
+    async def _produce(
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+    ) -> None:
+        async with send:
+            try:
+                await self._stream_with_retry(request, send)
+            except ProviderError as error:
+                await _deliver(send, _Failed(error))
+            except trio.BrokenResourceError:
+                pass  # the consumer has gone; nothing left to tell
+
+    async def _stream_with_retry(
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+    ) -> None:
+        attempts = self.config.max_retries + 1
+
+        async def announce(state: tenacity.RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            assert isinstance(error, ProviderError)
+            delay = state.upcoming_sleep
+            await send.send(Retrying(state.attempt_number, attempts, delay, error))
+
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=self._delay,
+            retry=tenacity.retry_if_exception(
+                lambda exc: isinstance(exc, ProviderError) and exc.retryable
+            ),
+            before_sleep=announce,
+            sleep=trio.sleep,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                await self._attempt(request, send)
+
+    def _delay(self, state: tenacity.RetryCallState) -> float:
+        """Exponential backoff with jitter, or the provider's ``Retry-After`` when it gave one."""
+        error = state.outcome.exception() if state.outcome else None
+        cap = self.config.retry_max_delay_secs
+        if isinstance(error, ProviderError) and error.retry_after is not None:
+            return min(max(error.retry_after, 0.0), cap)
+        ceiling = self.config.retry_initial_delay_secs * 2 ** (state.attempt_number - 1)
+        return min(cap, random.uniform(ceiling / 2, ceiling))
+
+    async def _attempt(
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+    ) -> None:
+        http_request = self.dialect.build_request(request, self._api_key)
+        handed_on = False
+        try:
+            async with self._http.stream(
+                http_request.method,
+                http_request.url,
+                headers=dict(http_request.headers),
+                json=http_request.json,
+            ) as response:
+                if response.status_code >= 400:
+                    body = await _read_limited(response, ERROR_BODY_LIMIT)
+                    raise self.dialect.parse_error(response.status_code, response.headers, body)
+                await _check_content_type(self.config.name, response)
+                decoder = self.dialect.new_decoder()
+                async for chunk in response.aiter_raw():
+                    for event in decoder.feed(chunk):
+                        handed_on = True
+                        await send.send(event)
+                for event in decoder.close():
+                    handed_on = True
+                    await send.send(event)
+        except httpx.TransportError as exc:
+            raise self._transport_error(exc, handed_on) from None
+        except ProviderError as error:
+            if handed_on and error.retryable:
+                raise _not_retryable(error) from None
+            raise
+
+    def _transport_error(self, exc: httpx.TransportError, handed_on: bool) -> ProviderError:
+        if isinstance(exc, httpx.ConnectTimeout):
+            what = f"could not connect within {self.config.connect_timeout_secs:g} s"
+        elif isinstance(exc, httpx.ReadTimeout):
+            what = f"no data for {self.config.timeout_secs:g} s"
+        elif isinstance(exc, httpx.TimeoutException):
+            what = f"timed out ({type(exc).__name__})"
+        else:
+            detail = str(exc) or type(exc).__name__
+            what = f"network error: {detail}"
+        error = ProviderError(
+            f"{what} ({self.config.api_base})", provider=self.config.name, retryable=True
+        )
+        return _not_retryable(error) if handed_on else error
+
+
+def _not_retryable(error: ProviderError) -> ProviderError:
+    """Output already reached the consumer: a retry would repeat it, so the error is final."""
+    return ProviderError(
+        f"{error.message} (the response broke off after output began)",
+        provider=error.provider,
+        status=error.status,
+        retryable=False,
+    )
+
+
+async def _deliver(send: trio.MemorySendChannel[ProviderEvent | _Failed], item: _Failed) -> None:
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+        await send.send(item)
+
+
+async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) >= limit:
+            break
+    return bytes(body[:limit])
+
+
+async def _check_content_type(provider: str, response: httpx.Response) -> None:
+    """A 200 that is not an event stream (a proxy's HTML page, a non-streaming reply) is
+    reported with the start of its body instead of as an empty stream."""
+    content_type = response.headers.get("content-type", "")
+    if content_type and "event-stream" not in content_type:
+        head = (await _read_limited(response, 300)).decode("utf-8", "replace")
+        raise ProviderError(
+            f"expected an event stream, got {content_type!r}: {' '.join(head.split())}",
+            provider=provider,
+            status=response.status_code,
+        )
+
+
+def build_http_client(config: ProviderConfig) -> httpx.AsyncClient:
+    """One pooled client per provider. Redirects are not followed: they would carry the key."""
+    timeout = httpx.Timeout(
+        connect=config.connect_timeout_secs,
+        read=config.timeout_secs,
+        write=config.timeout_secs,
+        pool=config.timeout_secs,
+    )
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+
+@asynccontextmanager
+async def open_provider(
+    config: ProviderConfig, api_key: str | None
+) -> AsyncIterator[ProviderClient]:
+    dialect = make_dialect(config)
+    async with build_http_client(config) as http:
+        yield ProviderClient(config, dialect, api_key, http)

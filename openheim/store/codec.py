@@ -1,0 +1,120 @@
+"""The history document: OpenAI-shaped messages, the shape openheim clients already render.
+
+Version 1 layout::
+
+    {"schema_version": 1,
+     "meta": {"id", "created_at", "updated_at", "model"?, "provider"?, "title"?, "skills", "cwd"?},
+     "messages": [{"role", "content", "tool_calls"?, "tool_call_id"?, "tool_name"?, "is_error"?}]}
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from openheim.models import Conversation, Message, ToolCall
+from openheim.store.base import ConversationMeta
+
+SCHEMA_VERSION = 1
+
+
+def _format_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _parse_time(value: Any, _: type) -> datetime:
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _unstructure_call(call: ToolCall) -> dict[str, Any]:
+    return {
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": call.arguments},
+    }
+
+
+def _structure_call(data: Any, _: type) -> ToolCall:
+    function = data["function"]
+    arguments = function.get("arguments", "{}")
+    if not isinstance(arguments, str):  # tolerate documents written by other tools
+        arguments = json.dumps(arguments)
+    return ToolCall(id=str(data["id"]), name=str(function["name"]), arguments=arguments)
+
+
+def _make_converter() -> cattrs.Converter:
+    converter = cattrs.Converter()
+    converter.register_unstructure_hook(datetime, _format_time)
+    converter.register_structure_hook(datetime, _parse_time)
+    converter.register_unstructure_hook(ToolCall, _unstructure_call)
+    converter.register_structure_hook(ToolCall, _structure_call)
+    converter.register_unstructure_hook(
+        Message,
+        make_dict_unstructure_fn(
+            Message,
+            converter,
+            _cattrs_omit_if_default=True,
+            role=override(omit_if_default=False),
+            content=override(omit_if_default=False),
+        ),
+    )
+    converter.register_structure_hook(Message, make_dict_structure_fn(Message, converter))
+    converter.register_unstructure_hook(
+        ConversationMeta,
+        make_dict_unstructure_fn(
+            ConversationMeta,
+            converter,
+            model=override(omit_if_default=True),
+            provider=override(omit_if_default=True),
+            title=override(omit_if_default=True),
+            cwd=override(omit_if_default=True),
+        ),
+    )
+    return converter
+
+
+converter = _make_converter()
+
+
+def to_document(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "meta": converter.unstructure(ConversationMeta.of(conversation)),
+        "messages": [converter.unstructure(m) for m in conversation.messages],
+    }
+
+
+def meta_from_document(document: Any) -> ConversationMeta:
+    _check_version(document)
+    return converter.structure(document["meta"], ConversationMeta)
+
+
+def from_document(document: Any) -> Conversation:
+    meta = meta_from_document(document)
+    messages = converter.structure(document.get("messages", []), list[Message])
+    return Conversation(
+        id=meta.id,
+        created_at=meta.created_at,
+        updated_at=meta.updated_at,
+        model=meta.model,
+        provider=meta.provider,
+        title=meta.title,
+        skills=meta.skills,
+        cwd=meta.cwd,
+        messages=messages,
+    )
+
+
+def _check_version(document: Any) -> None:
+    if not isinstance(document, dict) or "meta" not in document:
+        raise ValueError("not a conversation document")
+    version = document.get("schema_version", 1)
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"schema_version {version} is not supported (this openheim reads {SCHEMA_VERSION})"
+        )

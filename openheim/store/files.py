@@ -1,0 +1,129 @@
+"""The embedded default store: one JSON file per conversation.
+
+Writes go to a temp file in the same folder, are fsynced and renamed over the old file, so a
+crash or a full disk leaves either the previous version or the new one, never half a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from openheim.errors import HistoryError
+from openheim.models import Conversation
+from openheim.store import codec
+from openheim.store.base import ConversationMeta
+
+log = logging.getLogger(__name__)
+
+
+def normalise_id(conversation_id: str) -> str:
+    """Accept only UUIDs, so an id can never name a path outside the history folder."""
+    try:
+        return str(uuid.UUID(conversation_id))
+    except (ValueError, AttributeError, TypeError):
+        raise HistoryError(
+            f"invalid conversation id {conversation_id!r}: expected a UUID such as "
+            "6f1c3f0e-1d2b-4c5a-9e8f-0a1b2c3d4e5f"
+        ) from None
+
+
+class FileHistoryStore:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, conversation_id: str) -> Path:
+        return self.directory / f"{normalise_id(conversation_id)}.json"
+
+    async def save(self, conversation: Conversation) -> None:
+        # Serialise in the caller's task: the conversation may change once we yield.
+        document = codec.to_document(conversation)
+        path = self.path_for(conversation.id)
+        await trio.to_thread.run_sync(_write_atomically, path, document)
+
+    async def load(self, conversation_id: str) -> Conversation:
+        path = self.path_for(conversation_id)
+        document = await trio.to_thread.run_sync(_read_document, path, conversation_id)
+        try:
+            return codec.from_document(document)
+        except Exception as exc:  # cattrs reports shape errors as exception groups
+            raise HistoryError(f"conversation file {path} is not valid: {exc}") from None
+
+    async def list(self, limit: int | None = None) -> list[ConversationMeta]:
+        return await trio.to_thread.run_sync(self._list_sync, limit)
+
+    def _list_sync(self, limit: int | None) -> list[ConversationMeta]:
+        # Each save rewrites the file, so mtime order is updated_at order; stat is cheap and
+        # lets a limited listing parse only the files it returns.
+        try:
+            entries = [
+                (entry.stat().st_mtime_ns, Path(entry.path))
+                for entry in os.scandir(self.directory)
+                if entry.name.endswith(".json") and entry.is_file()
+            ]
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise HistoryError(f"cannot list {self.directory}: {exc}") from None
+        entries.sort(reverse=True)
+        metas: list[ConversationMeta] = []
+        for _, path in entries:
+            if limit is not None and len(metas) >= limit:
+                break
+            try:
+                with path.open("rb") as handle:
+                    metas.append(codec.meta_from_document(json.load(handle)))
+            except Exception as exc:
+                log.warning("skipping unreadable conversation file %s: %s", path, exc)
+        metas.sort(key=lambda meta: meta.updated_at, reverse=True)
+        return metas
+
+
+def _read_document(path: Path, conversation_id: str) -> Any:
+    try:
+        with path.open("rb") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise HistoryError(
+            f"conversation {conversation_id} not found (looked for {path})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise HistoryError(f"cannot read conversation file {path}: {exc}") from None
+
+
+def _write_atomically(path: Path, document: Any) -> None:
+    data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+    tmp_name: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+        tmp_name = None
+        _fsync_directory(path.parent)
+    except OSError as exc:
+        raise HistoryError(f"cannot save conversation to {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,69 @@
+"""The tool protocol and registry.
+
+A tool is any object with a ``definition`` and an async ``call``; users add their own by
+registering such an object. Tools report failure as ``ToolResult(is_error=True)`` so the model
+sees it; an exception escaping ``call`` is turned into such a result by the agent loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from openheim.models import ToolDefinition, ToolResult
+
+
+@attrs.frozen
+class ToolContext:
+    """What a tool may know about the session that calls it."""
+
+    cwd: Path
+    session_id: str = ""
+    env: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@runtime_checkable
+class Tool(Protocol):
+    @property
+    def definition(self) -> ToolDefinition: ...
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult: ...
+
+
+class ToolRegistry:
+    """Tools by name. Registering a name twice is an error, never a silent overwrite."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        name = tool.definition.name
+        if name in self._tools:
+            raise ValueError(f"a tool named {name!r} is already registered")
+        self._tools[name] = tool
+
+    def unregister(self, name: str) -> None:
+        self._tools.pop(name, None)
+
+    def get(self, name: str) -> Tool | None:
+        return self._tools.get(name)
+
+    def names(self) -> list[str]:
+        return list(self._tools)
+
+    def definitions(self) -> tuple[ToolDefinition, ...]:
+        return tuple(tool.definition for tool in self._tools.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tools
+
+    def __iter__(self) -> Iterator[Tool]:
+        return iter(self._tools.values())
+
+    def __len__(self) -> int:
+        return len(self._tools)
