@@ -1,0 +1,334 @@
+"""``read_file`` and ``write_file``.
+
+Paths are relative to the session's working directory, with ``~`` expanded. The blocking file
+work runs in a worker thread so a slow disk never stalls the trio loop. Reads are capped so one
+huge file cannot flood the model's context; writes are atomic so a crash or a full disk never
+leaves a half-written file in place of a good one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import attrs
+import trio
+
+from openheim.models import ToolDefinition, ToolResult
+from openheim.tools.base import ToolContext
+
+_SNIFF_BYTES = 8 * 1024
+_SKIP_CHUNK = 64 * 1024
+
+
+def resolve_path(raw: str, cwd: Path) -> Path:
+    """``raw`` with ``~`` expanded, made absolute against ``cwd``."""
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else cwd / path
+
+
+def _os_error(action: str, path: Path, exc: OSError) -> ToolResult:
+    """One line the model can act on, for the errors a file operation can expect."""
+    if isinstance(exc, FileNotFoundError):
+        message = f"File not found: {path}"
+    elif isinstance(exc, IsADirectoryError):
+        message = f"{path} is a directory, not a file"
+    elif isinstance(exc, PermissionError):
+        message = f"Permission denied: cannot {action} {path}"
+    elif isinstance(exc, NotADirectoryError):
+        message = f"Cannot {action} {path}: a parent of it is not a directory"
+    else:
+        message = f"Cannot {action} {path}: {exc.strerror or exc}"
+    return ToolResult(message, is_error=True)
+
+
+class _ArgumentError(ValueError):
+    """An argument the model got wrong; its message goes back to the model."""
+
+
+def _required_str(arguments: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
+    value = arguments.get(name)
+    if not isinstance(value, str) or not (value or allow_empty):
+        kind = "a string" if allow_empty else "a non-empty string"
+        raise _ArgumentError(f"Missing '{name}' argument: {kind}")
+    return value
+
+
+def _optional_positive_int(arguments: dict[str, Any], name: str) -> int | None:
+    """A whole number >= 1 if given (JSON encoders may send 10 as 10.0)."""
+    value = arguments.get(name)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _ArgumentError(f"'{name}' must be a whole number >= 1")
+    return value
+
+
+# --- read_file ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Slice:
+    """Lines read from a file: raw bytes plus what the note to the model needs."""
+
+    data: bytes
+    first_line: int
+    next_line: int  # the line after the last one shown (or partially shown)
+    capped: bool  # stopped because of the byte cap, not the line limit or end of file
+    partial_line: bool  # the one line shown did not fit and was cut
+
+
+def _skip_lines(f: BinaryIO, count: int) -> int:
+    """Skip ``count`` lines in bounded chunks (a line may be huge); return how many existed."""
+    skipped = 0
+    while skipped < count:
+        chunk = f.readline(_SKIP_CHUNK)
+        if not chunk:
+            break
+        if chunk.endswith(b"\n"):
+            skipped += 1
+        elif len(chunk) < _SKIP_CHUNK:  # a last line without a newline
+            skipped += 1
+            break
+    return skipped
+
+
+def _take_lines(f: BinaryIO, first_line: int, limit: int | None, max_bytes: int) -> _Slice:
+    """Read up to ``limit`` lines, stopping before the total passes ``max_bytes``."""
+    out = bytearray()
+    taken = 0
+    while limit is None or taken < limit:
+        room = max_bytes - len(out)
+        line = f.readline(room + 1)
+        if not line:
+            return _Slice(bytes(out), first_line, first_line + taken, False, False)
+        if len(line) > room:
+            if taken == 0:  # a single line longer than the cap: show what fits
+                out += line[:room]
+                return _Slice(bytes(out), first_line, first_line + 1, True, True)
+            return _Slice(bytes(out), first_line, first_line + taken, True, False)
+        out += line
+        taken += 1
+    return _Slice(bytes(out), first_line, first_line + taken, False, False)
+
+
+def _decode(data: bytes, partial: bool) -> str | None:
+    """UTF-8 text, or None if it is not; a cut line may end inside a character."""
+    decoder = codecs.getincrementaldecoder("utf-8")("strict")
+    try:
+        return decoder.decode(data, final=not partial)
+    except UnicodeDecodeError:
+        return None
+
+
+def _cap_note(piece: _Slice, size: int, max_bytes: int) -> str:
+    if piece.partial_line:
+        shown = f"line {piece.first_line} is longer than that and was cut"
+    else:
+        shown = f"showing lines {piece.first_line}-{piece.next_line - 1}"
+    return (
+        f"[... truncated at {max_bytes} bytes ({shown}; the file has {size} bytes). "
+        f"Read further with offset={piece.next_line} and a limit.]"
+    )
+
+
+def read_text_sync(path: Path, offset: int, limit: int | None, max_bytes: int) -> ToolResult:
+    """Blocking body of ``read_file``; run it in a worker thread."""
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            return ToolResult(f"{path} is a directory, not a file", is_error=True)
+        if not stat.S_ISREG(info.st_mode):
+            return ToolResult(f"{path} is not a regular file", is_error=True)
+        with path.open("rb") as f:
+            if b"\0" in f.read(_SNIFF_BYTES):
+                return _binary(path, info.st_size)
+            f.seek(0)
+            skipped = _skip_lines(f, offset - 1)
+            piece = _take_lines(f, offset, limit, max_bytes)
+    except OSError as exc:
+        return _os_error("read", path, exc)
+    if not piece.data and offset > 1:
+        return ToolResult(f"[offset {offset} is past the end: {path} has {skipped} lines]")
+    text = _decode(piece.data, piece.partial_line)
+    if text is None:
+        return _binary(path, info.st_size)
+    if not text and offset == 1:
+        return ToolResult("(empty file)")
+    if piece.capped:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        text += _cap_note(piece, info.st_size, max_bytes)
+    return ToolResult(text)
+
+
+def _binary(path: Path, size: int) -> ToolResult:
+    return ToolResult(f"{path}: binary file, {size} bytes; not shown", is_error=True)
+
+
+class ReadFileTool:
+    """The ``read_file`` tool: UTF-8 text, optionally a range of lines, capped in bytes."""
+
+    def __init__(self, max_bytes: int = 256 * 1024) -> None:
+        if max_bytes < 1:
+            raise ValueError("max_bytes must be positive")
+        self.max_bytes = max_bytes
+        self._definition = ToolDefinition(
+            name="read_file",
+            description=(
+                "Read a UTF-8 text file. Relative paths are resolved against the working "
+                "directory; `~` is expanded. Returns the file's text (or the lines asked for "
+                f"with `offset` and `limit`), cut at {max_bytes} bytes with a note telling how "
+                "to read on. Binary files are not shown."
+            ),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File to read."},
+                    "offset": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "First line to read, 1-based (default 1).",
+                    },
+                    "limit": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "How many lines to read (default: to the end or the cap).",
+                    },
+                },
+                "required": ["path"],
+            },
+        )
+
+    @property
+    def definition(self) -> ToolDefinition:
+        return self._definition
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        try:
+            raw = _required_str(arguments, "path")
+            offset = _optional_positive_int(arguments, "offset")
+            limit = _optional_positive_int(arguments, "limit")
+        except _ArgumentError as exc:
+            return ToolResult(str(exc), is_error=True)
+        path = resolve_path(raw, context.cwd)
+        # Abandon on cancel: a read changes nothing, and a hung network disk must not wedge it.
+        return await trio.to_thread.run_sync(
+            read_text_sync, path, offset or 1, limit, self.max_bytes, abandon_on_cancel=True
+        )
+
+
+# --- write_file --------------------------------------------------------------------------------
+
+
+def _open_temp(directory: Path, name: str) -> tuple[int, Path]:
+    """A new, unique file beside the target. Mode 0o666 lets the kernel apply the umask, as for
+    any new file (``mkstemp`` would force 0o600, and reading the umask means changing it)."""
+    while True:
+        temp = directory / f".{name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temp
+        except FileExistsError:
+            continue
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the rename durable too; some filesystems cannot, which is fine."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_atomic_sync(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` all at once: temp file, fsync, rename.
+
+    Writes through a symlink to its target, keeps an existing file's permission bits and never
+    leaves the temp file behind. Raises ``OSError``.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a parent exists but is a file
+        raise NotADirectoryError(errno.ENOTDIR, "Not a directory", str(path)) from None
+    try:
+        info: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        info = None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+    # Renaming over a file only needs a writable directory; honour a read-only file anyway.
+    if info is not None and not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+    mode = stat.S_IMODE(info.st_mode) if info is not None else None
+    fd, temp = _open_temp(target.parent, target.name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+    _fsync_dir(target.parent)
+
+
+def write_text_sync(path: Path, content: str) -> ToolResult:
+    """Blocking body of ``write_file``; run it in a worker thread."""
+    data = content.encode("utf-8")
+    try:
+        write_atomic_sync(path, data)
+    except OSError as exc:
+        return _os_error("write", path, exc)
+    return ToolResult(f"Wrote {len(data)} bytes to {path}")
+
+
+class WriteFileTool:
+    """The ``write_file`` tool: create or replace a whole file, atomically."""
+
+    def __init__(self) -> None:
+        self._definition = ToolDefinition(
+            name="write_file",
+            description=(
+                "Write text to a file, replacing it whole if it exists and creating it and its "
+                "parent directories if not. Relative paths are resolved against the working "
+                "directory; `~` is expanded. The replacement is atomic and keeps the file's "
+                "permissions."
+            ),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "File to write."},
+                    "content": {"type": "string", "description": "The file's complete new text."},
+                },
+                "required": ["path", "content"],
+            },
+        )
+
+    @property
+    def definition(self) -> ToolDefinition:
+        return self._definition
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        try:
+            raw = _required_str(arguments, "path")
+            content = _required_str(arguments, "content", allow_empty=True)
+        except _ArgumentError as exc:
+            return ToolResult(str(exc), is_error=True)
+        path = resolve_path(raw, context.cwd)
+        # Not abandoned on cancel: the thread must finish so no temp file is left behind.
+        return await trio.to_thread.run_sync(write_text_sync, path, content)

@@ -1,0 +1,260 @@
+"""``execute_command``: run ``sh -c`` in the session's working directory.
+
+The command runs in its own session (so its own process group, and no controlling terminal),
+with stdin closed and an environment that makes common tools fail rather than wait for a human.
+The whole group is killed when the command finishes, times out or the caller is cancelled, so no
+background child outlives the call and none can keep the output pipes open forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import signal
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from openheim.models import ToolDefinition, ToolResult
+from openheim.tools.base import ToolContext
+
+#: Settings that make interactive programs give up or proceed instead of waiting for input.
+#: There is no terminal (new session) and stdin is /dev/null; these cover what is left: pagers,
+#: editors, credential prompts and installers that ask questions.
+NONINTERACTIVE_ENV: Mapping[str, str] = {
+    "GIT_TERMINAL_PROMPT": "0",
+    "GCM_INTERACTIVE": "never",
+    "GIT_PAGER": "cat",
+    "PAGER": "cat",
+    "MANPAGER": "cat",
+    "SYSTEMD_PAGER": "cat",
+    "GIT_EDITOR": "true",
+    "EDITOR": "true",
+    "VISUAL": "true",
+    "SSH_ASKPASS_REQUIRE": "never",
+    "DEBIAN_FRONTEND": "noninteractive",
+    "PIP_NO_INPUT": "1",
+    "TERM": "dumb",
+    "NO_COLOR": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+
+_READ_CHUNK = 64 * 1024
+#: How long to keep reading after the group is killed; a child that left the group with
+#: ``setsid`` could otherwise hold the pipes open forever.
+_PIPE_GRACE_SECS = 1.0
+#: Bound on waiting for a SIGKILLed shell to be reaped (only a process stuck in the kernel waits).
+_REAP_GRACE_SECS = 5.0
+
+
+@attrs.define
+class _CappedOutput:
+    """Keeps the first ``limit`` bytes of a stream and counts the rest, which is read and dropped
+    so the child never blocks on a full pipe."""
+
+    limit: int
+    data: bytearray = attrs.field(factory=bytearray)
+    discarded: int = 0
+
+    def feed(self, chunk: bytes) -> None:
+        room = max(self.limit - len(self.data), 0)
+        self.data += chunk[:room]
+        self.discarded += max(len(chunk) - room, 0)
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", errors="replace")
+        if self.discarded:
+            if text and not text.endswith("\n"):
+                text += "\n"
+            text += f"[... output truncated: {self.discarded} more bytes]"
+        return text
+
+
+@attrs.frozen
+class CommandOutcome:
+    """What a finished (or stopped) command left behind."""
+
+    stdout: str
+    stderr: str
+    returncode: int | None
+    timed_out: bool = False
+    timeout: float = 0.0
+    #: Reading stopped because a process outside the group still held the pipes open.
+    pipes_held: bool = False
+
+
+def format_outcome(outcome: CommandOutcome) -> ToolResult:
+    """Stdout, then ``[stderr]``, then a status line; an error unless it exited 0."""
+    stdout, stderr = outcome.stdout.rstrip("\n"), outcome.stderr.rstrip("\n")
+    parts = [stdout] if stdout else []
+    if stderr:
+        parts.append("[stderr]\n" + stderr)
+    if outcome.pipes_held:
+        parts.append("[output cut: a detached background process kept stdout/stderr open]")
+    code = outcome.returncode
+    if outcome.timed_out:
+        parts.append(f"[timed out after {outcome.timeout:g} s; process group killed]")
+    elif code is not None and code < 0:
+        parts.append(f"[killed by signal {_signal_name(-code)}]")
+    elif code != 0:
+        parts.append(f"[exit code {code}]")
+    content = "\n".join(parts) if parts else "(no output)"
+    return ToolResult(content=content, is_error=outcome.timed_out or code != 0)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def command_env(extra: Mapping[str, str]) -> dict[str, str]:
+    """The child's environment: ours, made non-interactive, then the session's own settings
+    (which win, since an operator set them on purpose)."""
+    return {**os.environ, **NONINTERACTIVE_ENV, **extra}
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL every process in the group; a group that is already gone is fine."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+async def _drain(stream: trio.abc.ReceiveStream, sink: _CappedOutput) -> None:
+    while chunk := await stream.receive_some(_READ_CHUNK):
+        sink.feed(chunk)
+
+
+class ExecuteCommandTool:
+    """The ``execute_command`` tool. See the module docstring for the process discipline."""
+
+    def __init__(
+        self,
+        default_timeout: float = 120.0,
+        max_timeout: float = 600,
+        output_limit: int = 64 * 1024,
+    ) -> None:
+        if not 0 < default_timeout <= max_timeout:
+            raise ValueError("need 0 < default_timeout <= max_timeout")
+        if output_limit < 0:
+            raise ValueError("output_limit must not be negative")
+        self.default_timeout = default_timeout
+        self.max_timeout = max_timeout
+        self.output_limit = output_limit
+        self._definition = ToolDefinition(
+            name="execute_command",
+            description=self._describe(),
+            parameters={
+                "type": "object",
+                "properties": {
+                    "command": {
+                        "type": "string",
+                        "description": "Shell command line, run as `sh -c <command>`.",
+                    },
+                    "timeout_secs": {
+                        "type": "number",
+                        "description": (
+                            f"Seconds before the command is killed (default {default_timeout:g}, "
+                            f"max {max_timeout:g})."
+                        ),
+                    },
+                },
+                "required": ["command"],
+            },
+        )
+
+    @property
+    def definition(self) -> ToolDefinition:
+        return self._definition
+
+    def _describe(self) -> str:
+        return (
+            "Run a shell command with `sh -c` in the working directory and return its stdout, "
+            "stderr and exit code. It runs non-interactively: stdin is closed and there is no "
+            "terminal, so anything that prompts (editors, pagers, passwords, confirmations) "
+            "fails instead of waiting; use non-interactive flags such as `-y` or `--no-edit`. "
+            f"Killed after {self.default_timeout:g} s unless `timeout_secs` says otherwise "
+            f"(max {self.max_timeout:g} s). Each of stdout and stderr is cut at "
+            f"{self.output_limit} bytes, so filter large output with head, tail or grep. "
+            "Background processes (`&`) are killed when the command returns."
+        )
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        command = arguments.get("command")
+        if not isinstance(command, str) or not command.strip():
+            return ToolResult("Missing 'command' argument: a non-empty string", is_error=True)
+        timeout = self._timeout(arguments.get("timeout_secs"))
+        if timeout is None:
+            return ToolResult("'timeout_secs' must be a positive number of seconds", is_error=True)
+        if not await trio.Path(context.cwd).is_dir():
+            return ToolResult(
+                f"Working directory {context.cwd} does not exist or is not a directory",
+                is_error=True,
+            )
+        try:
+            outcome = await self.run(command, context, timeout)
+        except OSError as exc:
+            return ToolResult(f"Could not start the command: {exc}", is_error=True)
+        return format_outcome(outcome)
+
+    def _timeout(self, value: object) -> float | None:
+        """The effective timeout, capped at ``max_timeout``; None if ``value`` is unusable."""
+        if value is None:
+            return self.default_timeout
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        if math.isnan(value) or value <= 0:
+            return None
+        return min(float(value), self.max_timeout)
+
+    async def run(self, command: str, context: ToolContext, time_limit: float) -> CommandOutcome:
+        """Run ``command`` to completion or timeout; on cancellation kill the group and re-raise.
+
+        Raises ``OSError`` if the shell cannot be started.
+        """
+        process = await trio.lowlevel.open_process(
+            ["sh", "-c", command],
+            cwd=context.cwd,
+            env=command_env(context.env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        # start_new_session makes the shell a session and group leader: its pid is the pgid.
+        pgid = process.pid
+        stdout, stderr = _CappedOutput(self.output_limit), _CappedOutput(self.output_limit)
+        assert process.stdout is not None and process.stderr is not None
+        shell_exited = False
+        reading = trio.CancelScope()
+        try:
+            with trio.move_on_after(time_limit) as deadline, reading:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(_drain, process.stdout, stdout)
+                    nursery.start_soon(_drain, process.stderr, stderr)
+                    await process.wait()
+                    shell_exited = True
+                    # Leftover background children would keep the pipes open: end them, and
+                    # stop reading soon even if some escaped the group.
+                    _kill_group(pgid)
+                    reading.deadline = trio.current_time() + _PIPE_GRACE_SECS
+        finally:
+            _kill_group(pgid)
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(_REAP_GRACE_SECS):
+                    await process.wait()
+                await process.stdout.aclose()
+                await process.stderr.aclose()
+        return CommandOutcome(
+            stdout=stdout.text(),
+            stderr=stderr.text(),
+            returncode=process.returncode,
+            timed_out=deadline.cancelled_caught and not shell_exited,
+            timeout=time_limit,
+            pipes_held=shell_exited and (reading.cancelled_caught or deadline.cancelled_caught),
+        )

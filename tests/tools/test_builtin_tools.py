@@ -1,0 +1,26 @@
+"""The built-in tool set."""
+
+from __future__ import annotations
+
+from openheim.tools.base import Tool, ToolRegistry
+from openheim.tools.builtin import builtin_tools
+from openheim.tools.files import ReadFileTool
+from openheim.tools.shell import ExecuteCommandTool
+
+
+def test_builtin_tools_are_the_three_and_register() -> None:
+    tools = builtin_tools(command_timeout=5, output_limit=100, read_limit=200)
+    assert all(isinstance(tool, Tool) for tool in tools)
+    registry = ToolRegistry(tools)
+    assert registry.names() == ["execute_command", "read_file", "write_file"]
+    shell = registry.get("execute_command")
+    assert isinstance(shell, ExecuteCommandTool)
+    assert (shell.default_timeout, shell.output_limit) == (5, 100)
+    reader = registry.get("read_file")
+    assert isinstance(reader, ReadFileTool)
+    assert reader.max_bytes == 200
+
+
+def test_builtin_tools_are_fresh_instances() -> None:
+    first, second = builtin_tools(), builtin_tools()
+    assert all(a is not b for a, b in zip(first, second, strict=True))
