@@ -8,6 +8,7 @@ channel, so a slow consumer slows the read instead of growing a buffer.
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,6 +21,8 @@ import trio
 from openheim.config.model import ProviderConfig, ProviderKind
 from openheim.errors import ConfigError, ProviderError
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying
+
+log = logging.getLogger(__name__)
 
 EVENT_BUFFER = 64
 ERROR_BODY_LIMIT = 64 * 1024
@@ -77,13 +80,20 @@ class ProviderClient:
     @asynccontextmanager
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStream]:
         send, receive = trio.open_memory_channel[ProviderEvent | _Failed](EVENT_BUFFER)
+        failure: Exception | None = None
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._produce, request, send)
             try:
                 with receive:
                     yield ProviderStream(receive)
+            except Exception as exc:
+                # Re-raised below, outside the nursery, so callers get the error itself
+                # rather than an ExceptionGroup around it.
+                failure = exc
             finally:
                 nursery.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def _produce(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
@@ -95,6 +105,13 @@ class ProviderClient:
                 await _deliver(send, _Failed(error))
             except trio.BrokenResourceError:
                 pass  # the consumer has gone; nothing left to tell
+            except Exception as exc:  # a bug must fail this request, not the process
+                log.exception("unexpected error while streaming from %s", self.config.name)
+                error = ProviderError(
+                    f"unexpected {type(exc).__name__} while streaming: {exc}",
+                    provider=self.config.name,
+                )
+                await _deliver(send, _Failed(error))
 
     async def _stream_with_retry(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
@@ -147,10 +164,11 @@ class ProviderClient:
                     raise self.dialect.parse_error(response.status_code, response.headers, body)
                 await _check_content_type(self.config.name, response)
                 decoder = self.dialect.new_decoder()
-                async for chunk in response.aiter_raw():
-                    for event in decoder.feed(chunk):
-                        handed_on = True
-                        await send.send(event)
+                async with contextlib.aclosing(response.aiter_raw()) as chunks:
+                    async for chunk in chunks:
+                        for event in decoder.feed(chunk):
+                            handed_on = True
+                            await send.send(event)
                 for event in decoder.close():
                     handed_on = True
                     await send.send(event)
@@ -194,10 +212,11 @@ async def _deliver(send: trio.MemorySendChannel[ProviderEvent | _Failed], item: 
 
 async def _read_limited(response: httpx.Response, limit: int) -> bytes:
     body = bytearray()
-    async for chunk in response.aiter_raw():
-        body += chunk
-        if len(body) >= limit:
-            break
+    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) >= limit:
+                break
     return bytes(body[:limit])
 
 
