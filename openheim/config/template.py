@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from openheim.errors import ConfigError
+from openheim.fsutil import atomic_write
 
 DEFAULT_CONFIG = """\
 # openheim configuration. Every key is documented in README.md.
@@ -71,9 +71,6 @@ def write_default_config(path: Path, *, force: bool = False) -> None:
             f"{path} already exists; fix: edit it, or run `openheim init --force` to replace it."
         )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(DEFAULT_CONFIG, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, DEFAULT_CONFIG.encode("utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the config file: {exc}") from None

@@ -6,11 +6,9 @@ crash or a full disk leaves either the previous version or the new one, never ha
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import trio
 
 from openheim.errors import HistoryError
+from openheim.fsutil import atomic_write
 from openheim.models import Conversation
 from openheim.store import codec
 from openheim.store.base import ConversationMeta
@@ -47,7 +46,7 @@ class FileHistoryStore:
         # Serialise in the caller's task: the conversation may change once we yield.
         document = codec.to_document(conversation)
         path = self.path_for(conversation.id)
-        await trio.to_thread.run_sync(_write_atomically, path, document)
+        await trio.to_thread.run_sync(_write_document, path, document)
 
     async def load(self, conversation_id: str) -> Conversation:
         path = self.path_for(conversation_id)
@@ -99,31 +98,9 @@ def _read_document(path: Path, conversation_id: str) -> Any:
         raise HistoryError(f"cannot read conversation file {path}: {exc}") from None
 
 
-def _write_atomically(path: Path, document: Any) -> None:
+def _write_document(path: Path, document: Any) -> None:
     data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-    tmp_name: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
-        _fsync_directory(path.parent)
+        atomic_write(path, data)
     except OSError as exc:
         raise HistoryError(f"cannot save conversation to {path}: {exc.strerror or exc}") from None
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -124,7 +124,7 @@ async def test_disk_full_keeps_old_file_and_leaves_no_temp(
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("openheim.store.files.os.fsync", disk_full)
+    monkeypatch.setattr("openheim.fsutil.os.fsync", disk_full)
     conversation.append(Message.user("more"))
     with pytest.raises(HistoryError, match="cannot save conversation .*No space left"):
         await store.save(conversation)

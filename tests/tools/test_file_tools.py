@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from openheim.models import ToolResult
-from openheim.tools import files
 from openheim.tools.base import ToolContext
 from openheim.tools.files import ReadFileTool, WriteFileTool
 
@@ -236,7 +235,7 @@ async def test_write_failure_leaves_original_and_no_temp(
     def full_disk(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(files.os, "fsync", full_disk)
+    monkeypatch.setattr("openheim.fsutil.os.fsync", full_disk)
     result = await write(tmp_path, path="keep.txt", content="new")
     assert result == ToolResult(f"Cannot write {target}: No space left on device", is_error=True)
     assert target.read_text() == "original"
