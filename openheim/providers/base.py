@@ -8,7 +8,7 @@ decodes the response byte stream into ``ProviderEvent``s and turns an error resp
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import attrs
@@ -112,9 +112,3 @@ class Dialect(Protocol):
     def parse_error(
         self, status: int, headers: Mapping[str, str], body: bytes
     ) -> ProviderError: ...
-
-
-def messages_with_system(system: str | None, messages: Sequence[Message]) -> tuple[Message, ...]:
-    """Prepend a system message when there is a system prompt."""
-    head = (Message.system(system),) if system else ()
-    return head + tuple(messages)
