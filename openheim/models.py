@@ -32,6 +32,9 @@ class ToolCall:
     id: str
     name: str
     arguments: str = "{}"
+    #: Opaque provider data that must go back with the call unchanged (Gemini's
+    #: ``thoughtSignature``); ``None`` for providers that have none.
+    signature: str | None = None
 
     def parsed_arguments(self) -> dict[str, Any]:
         """Parse ``arguments``; raise ``ValueError`` with a message fit for the model."""

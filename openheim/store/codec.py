@@ -32,11 +32,14 @@ def _parse_time(value: Any, _: type) -> datetime:
 
 
 def _unstructure_call(call: ToolCall) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "id": call.id,
         "type": "function",
         "function": {"name": call.name, "arguments": call.arguments},
     }
+    if call.signature is not None:
+        data["signature"] = call.signature
+    return data
 
 
 def _structure_call(data: Any, _: type) -> ToolCall:
@@ -44,7 +47,13 @@ def _structure_call(data: Any, _: type) -> ToolCall:
     arguments = function.get("arguments", "{}")
     if not isinstance(arguments, str):  # tolerate documents written by other tools
         arguments = json.dumps(arguments)
-    return ToolCall(id=str(data["id"]), name=str(function["name"]), arguments=arguments)
+    signature = data.get("signature")
+    return ToolCall(
+        id=str(data["id"]),
+        name=str(function["name"]),
+        arguments=arguments,
+        signature=signature if isinstance(signature, str) else None,
+    )
 
 
 def _make_converter() -> cattrs.Converter:
