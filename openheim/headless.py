@@ -92,6 +92,8 @@ async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal:
         model=choice.model,
         max_iterations=options.max_iterations or config.max_iterations,
         max_tokens=choice.provider.max_tokens,
+        price=choice.provider.prices.get(choice.model),
+        recover_text_tool_calls=choice.provider.recover_text_tool_calls,
         system_prompt=build_system_prompt(cwd=cwd, skills=skills, override=config.system_prompt),
     )
     send, receive = trio.open_memory_channel[AgentEvent](EVENT_BUFFER)

@@ -139,6 +139,22 @@ class Conversation:
     skills: tuple[str, ...] = ()
     cwd: str | None = None
     messages: list[Message] = attrs.field(factory=list)
+    usage: Usage = attrs.field(factory=Usage)
+    #: Known only when the config has prices for every model the conversation used.
+    cost_usd: float | None = None
+
+    def record_usage(self, usage: Usage, cost_usd: float | None) -> None:
+        """Add a turn's usage; the cost stays known only while every turn's cost was known."""
+        if usage == Usage():
+            return
+        first = self.usage == Usage()
+        self.usage += usage
+        if first:
+            self.cost_usd = cost_usd
+        elif self.cost_usd is not None and cost_usd is not None:
+            self.cost_usd += cost_usd
+        else:
+            self.cost_usd = None
 
     def append(self, message: Message) -> None:
         self.messages.append(message)

@@ -51,6 +51,7 @@ class TurnFinished:
     stop_reason: StopReason
     usage: Usage
     iterations: int
+    cost_usd: float | None = None
 
 
 AgentEvent = MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | TurnFinished

@@ -7,6 +7,7 @@ valid: every tool call the model asked for has a result before anyone saves it.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -24,6 +25,8 @@ from openheim.agent.events import (
     ToolCallStarted,
     TurnFinished,
 )
+from openheim.agent.text_tool_calls import recover_tool_calls
+from openheim.config.model import ModelPrice
 from openheim.models import Conversation, Message, ToolCall, ToolResult, Usage
 from openheim.providers.base import (
     ChatRequest,
@@ -57,6 +60,9 @@ class TurnSettings:
     max_iterations: int = 10
     max_tokens: int | None = None
     system_prompt: str | None = None
+    price: ModelPrice | None = None
+    #: Accept a reply whose whole text is a JSON tool call (local models do that).
+    recover_text_tool_calls: bool = False
 
 
 class Turn:
@@ -101,16 +107,17 @@ class Turn:
                 stop_reason = await self._loop()
         finally:
             self._settle()
+            self.conversation.record_usage(self._usage, self._cost())
         if self.cancel_scope.cancelled_caught:
             stop_reason = StopReason.CANCELLED
-        finished = TurnFinished(stop_reason, self._usage, self._iterations)
+        finished = TurnFinished(stop_reason, self._usage, self._iterations, self._cost())
         await self.events.send(finished)
         return finished
 
     async def _loop(self) -> StopReason:
         while self._iterations < self.settings.max_iterations:
             self._iterations += 1
-            end = await self._call_model()
+            end = self._recover_text_tool_calls(await self._call_model())
             self.conversation.append(Message.assistant(end.text, end.tool_calls))
             if not end.tool_calls:
                 return _STOP_REASONS.get(end.finish_reason, StopReason.END_TURN)
@@ -145,6 +152,14 @@ class Turn:
                     return event
         raise AssertionError("provider stream ended without StreamEnd or an error")
 
+    def _recover_text_tool_calls(self, end: StreamEnd) -> StreamEnd:
+        if not self.settings.recover_text_tool_calls or end.tool_calls or not end.text:
+            return end
+        calls = recover_tool_calls(end.text, self.tools, f"call_text_{secrets.token_hex(4)}")
+        if not calls:
+            return end
+        return attrs.evolve(end, text="", tool_calls=calls, finish_reason=FinishReason.TOOL_CALLS)
+
     async def _run_tools(self, calls: Sequence[ToolCall]) -> None:
         self._finished_results = {}
         async with trio.open_nursery() as nursery:
@@ -174,6 +189,10 @@ class Turn:
             return await tool.call(arguments, self.context)
         except Exception as exc:  # a broken tool must not end the turn
             return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", True)
+
+    def _cost(self) -> float | None:
+        price = self.settings.price
+        return None if price is None else price.cost(self._usage)
 
     def _settle(self) -> None:
         """Leave the conversation valid after an interruption; synchronous on purpose."""

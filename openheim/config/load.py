@@ -14,6 +14,7 @@ import attrs
 from openheim.config.model import (
     Config,
     McpServerConfig,
+    ModelPrice,
     ProviderConfig,
     ProviderKind,
     ToolsConfig,
@@ -88,10 +89,11 @@ class _Table:
             )
         return value
 
-    def number(self, name: str, default: float, *, minimum: float = 0.0) -> float:
+    def number(self, name: str, default: float, *, allow_zero: bool = False) -> float:
         value = self.get(name, (int, float), default)
-        if value <= minimum:
-            raise self.fail(name, f"must be greater than {minimum:g}, got {value}", "raise it")
+        if value < 0 or (value == 0 and not allow_zero):
+            bound = "at least 0" if allow_zero else "greater than 0"
+            raise self.fail(name, f"must be {bound}, got {value}", "change it")
         return float(value)
 
     def integer(self, name: str, default: int | None, *, minimum: int) -> int | None:
@@ -234,9 +236,51 @@ class _ConfigReader:
             max_retries=table.integer("max_retries", 4, minimum=0),  # type: ignore[arg-type]
             retry_initial_delay_secs=table.number("retry_initial_delay_secs", 1.0),
             retry_max_delay_secs=table.number("retry_max_delay_secs", 60.0),
+            max_in_flight=table.integer("max_in_flight", None, minimum=1),
+            requests_per_minute=self._optional_number(table, "requests_per_minute"),
+            recover_text_tool_calls=table.get(
+                "recover_text_tool_calls", bool, kind is ProviderKind.OPENAI_COMPATIBLE
+            ),
+            prices=self._prices(table.table("prices")),
         )
         table.reject_unknown()
         return provider
+
+    @staticmethod
+    def _optional_number(table: _Table, name: str) -> float | None:
+        if name not in table.data:
+            table.used.add(name)
+            return None
+        return table.number(name, 0.0)
+
+    def _prices(self, table: _Table | None) -> dict[str, ModelPrice]:
+        if table is None:
+            return {}
+        prices = {}
+        for model in table.data:
+            entry = table.table(model)
+            assert entry is not None
+            if "input" not in entry.data or "output" not in entry.data:
+                raise entry.fail(
+                    "input" if "input" not in entry.data else "output",
+                    "is missing",
+                    "give `input` and `output` in US dollars per million tokens",
+                )
+            prices[model] = ModelPrice(
+                input=entry.number("input", 0.0, allow_zero=True),
+                output=entry.number("output", 0.0, allow_zero=True),
+                cache_read=self._optional_price(entry, "cache_read"),
+                cache_write=self._optional_price(entry, "cache_write"),
+            )
+            entry.reject_unknown()
+        return prices
+
+    @staticmethod
+    def _optional_price(table: _Table, name: str) -> float | None:
+        if name not in table.data:
+            table.used.add(name)
+            return None
+        return table.number(name, 0.0, allow_zero=True)
 
     def _mcp_server(self, name: str, table: _Table) -> McpServerConfig:
         self._check_name(table, name)

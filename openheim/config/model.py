@@ -8,6 +8,8 @@ from pathlib import Path
 
 import attrs
 
+from openheim.models import Usage
+
 
 class ProviderKind(enum.StrEnum):
     OPENAI = "openai"
@@ -25,6 +27,28 @@ class ProviderKind(enum.StrEnum):
 
 
 @attrs.frozen
+class ModelPrice:
+    """US dollars per million tokens. Cache prices default to the input price."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    def cost(self, usage: Usage) -> float:
+        fresh = max(usage.input_tokens - usage.cache_read_tokens - usage.cache_write_tokens, 0)
+        cache_read = self.input if self.cache_read is None else self.cache_read
+        cache_write = self.input if self.cache_write is None else self.cache_write
+        total = (
+            fresh * self.input
+            + usage.cache_read_tokens * cache_read
+            + usage.cache_write_tokens * cache_write
+            + usage.output_tokens * self.output
+        )
+        return total / 1_000_000
+
+
+@attrs.frozen
 class ProviderConfig:
     name: str
     kind: ProviderKind
@@ -39,6 +63,10 @@ class ProviderConfig:
     max_retries: int = 4
     retry_initial_delay_secs: float = 1.0
     retry_max_delay_secs: float = 60.0
+    max_in_flight: int | None = None
+    requests_per_minute: float | None = None
+    recover_text_tool_calls: bool = True
+    prices: Mapping[str, ModelPrice] = attrs.field(factory=dict)
 
     @property
     def key_required(self) -> bool:

@@ -19,8 +19,10 @@ import tenacity
 import trio
 
 from openheim.config.model import ProviderConfig, ProviderKind
-from openheim.errors import ConfigError, ProviderError
-from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying
+from openheim.errors import ProviderError
+from openheim.models import Usage
+from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
+from openheim.providers.limiter import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,19 @@ class ProviderStream:
 
 
 def make_dialect(config: ProviderConfig) -> Dialect:
-    if config.kind in (ProviderKind.OPENAI, ProviderKind.OPENAI_COMPATIBLE):
-        from openheim.providers.openai import OpenAIDialect
+    """The wire format for a provider's ``kind``; each module is imported only when used."""
+    if config.kind is ProviderKind.ANTHROPIC:
+        from openheim.providers.anthropic import AnthropicDialect
 
-        field = "max_completion_tokens" if config.kind is ProviderKind.OPENAI else "max_tokens"
-        return OpenAIDialect(config.api_base, provider_name=config.name, max_tokens_field=field)
-    raise ConfigError(
-        f"`providers.{config.name}.kind` is {config.kind.value!r}, which this version of "
-        "openheim cannot talk to yet; fix: use an openai or openai_compatible provider."
-    )
+        return AnthropicDialect(config.api_base, provider_name=config.name)
+    if config.kind is ProviderKind.GEMINI:
+        from openheim.providers.gemini import GeminiDialect
+
+        return GeminiDialect(config.api_base, provider_name=config.name)
+    from openheim.providers.openai import OpenAIDialect
+
+    field = "max_completion_tokens" if config.kind is ProviderKind.OPENAI else "max_tokens"
+    return OpenAIDialect(config.api_base, provider_name=config.name, max_tokens_field=field)
 
 
 class ProviderClient:
@@ -74,6 +80,11 @@ class ProviderClient:
     ) -> None:
         self.config = config
         self.dialect = dialect
+        self.limiter = RateLimiter(
+            max_in_flight=config.max_in_flight, requests_per_minute=config.requests_per_minute
+        )
+        #: Tokens reported per model since this client started (for totals and metrics).
+        self.usage_by_model: dict[str, Usage] = {}
         self._api_key = api_key
         self._http = http
 
@@ -150,6 +161,17 @@ class ProviderClient:
     async def _attempt(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
     ) -> None:
+        async with self.limiter.slot():
+            try:
+                await self._stream_once(request, send)
+            except ProviderError as error:
+                if error.retry_after is not None:
+                    self.limiter.pause(error.retry_after)
+                raise
+
+    async def _stream_once(
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+    ) -> None:
         http_request = self.dialect.build_request(request, self._api_key)
         handed_on = False
         try:
@@ -168,16 +190,27 @@ class ProviderClient:
                     async for chunk in chunks:
                         for event in decoder.feed(chunk):
                             handed_on = True
-                            await send.send(event)
+                            await self._hand_on(request, event, send)
                 for event in decoder.close():
                     handed_on = True
-                    await send.send(event)
+                    await self._hand_on(request, event, send)
         except httpx.TransportError as exc:
             raise self._transport_error(exc, handed_on) from None
         except ProviderError as error:
             if handed_on and error.retryable:
                 raise _not_retryable(error) from None
             raise
+
+    async def _hand_on(
+        self,
+        request: ChatRequest,
+        event: ProviderEvent,
+        send: trio.MemorySendChannel[ProviderEvent | _Failed],
+    ) -> None:
+        if isinstance(event, StreamEnd) and event.usage is not None:
+            total = self.usage_by_model.get(request.model, Usage())
+            self.usage_by_model[request.model] = total + event.usage
+        await send.send(event)
 
     def _transport_error(self, exc: httpx.TransportError, handed_on: bool) -> ProviderError:
         if isinstance(exc, httpx.ConnectTimeout):

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import attrs
 
-from openheim.models import Conversation
+from openheim.models import Conversation, Usage
 
 
 @attrs.frozen
@@ -22,6 +22,8 @@ class ConversationMeta:
     title: str | None = None
     skills: tuple[str, ...] = ()
     cwd: str | None = None
+    usage: Usage = attrs.field(factory=Usage)
+    cost_usd: float | None = None
 
     @classmethod
     def of(cls, conversation: Conversation) -> ConversationMeta:
@@ -34,6 +36,8 @@ class ConversationMeta:
             title=conversation.title,
             skills=conversation.skills,
             cwd=conversation.cwd,
+            usage=conversation.usage,
+            cost_usd=conversation.cost_usd,
         )
 
 

@@ -82,6 +82,7 @@ def _make_converter() -> cattrs.Converter:
             provider=override(omit_if_default=True),
             title=override(omit_if_default=True),
             cwd=override(omit_if_default=True),
+            cost_usd=override(omit_if_default=True),
         ),
     )
     return converter
@@ -116,6 +117,8 @@ def from_document(document: Any) -> Conversation:
         skills=meta.skills,
         cwd=meta.cwd,
         messages=messages,
+        usage=meta.usage,
+        cost_usd=meta.cost_usd,
     )
 
 

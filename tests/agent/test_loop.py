@@ -113,6 +113,7 @@ async def run(
     max_iterations: int = 10,
     conversation: Conversation | None = None,
     cancel_after: float | None = None,
+    **settings: Any,
 ) -> tuple[Conversation, list[AgentEvent], TurnFinished]:
     conversation = conversation or Conversation(id="c1")
     send, receive = trio.open_memory_channel[AgentEvent](100)
@@ -122,7 +123,9 @@ async def run(
         provider=provider,
         tools=ToolRegistry(tools),
         context=ToolContext(cwd=Path("/")),
-        settings=TurnSettings(model="m", max_iterations=max_iterations, system_prompt="sys"),
+        settings=TurnSettings(
+            model="m", max_iterations=max_iterations, system_prompt="sys", **settings
+        ),
         events=send,
     )
     if cancel_after is None:
@@ -254,3 +257,35 @@ async def test_provider_error_propagates_with_conversation_valid() -> None:
     with pytest.raises(ProviderError, match="boom"):
         await run(provider, conversation=conversation)
     assert [m.role for m in conversation.messages] == [Role.USER, Role.ASSISTANT, Role.TOOL]
+
+
+async def test_json_text_tool_call_is_recovered_when_enabled() -> None:
+    text = '{"name": "echo", "arguments": {"text": "from text"}}'
+    provider = ScriptedProvider([answer(text), answer("done")])
+    conversation, _, finished = await run(provider, recover_text_tool_calls=True)
+    assert finished.iterations == 2
+    assert conversation.messages[1].content is None
+    assert conversation.messages[1].tool_calls[0].name == "echo"
+    assert conversation.messages[2].content == "echo: from text"
+
+
+async def test_json_text_stays_text_when_disabled() -> None:
+    text = '{"name": "echo", "arguments": {"text": "from text"}}'
+    conversation, _, finished = await run(ScriptedProvider([answer(text)]))
+    assert finished.iterations == 1
+    assert conversation.messages[-1].content == text
+
+
+async def test_usage_and_cost_are_recorded_on_the_conversation() -> None:
+    from openheim.config.model import ModelPrice
+
+    call = ToolCall("c", "echo", '{"text": "x"}')
+    conversation = Conversation(id="c1")
+    price = ModelPrice(input=1.0, output=2.0)
+    _, _, finished = await run(
+        ScriptedProvider([calls(call), answer("ok")]), conversation=conversation, price=price
+    )
+    assert finished.usage == Usage(8, 3)
+    assert finished.cost_usd == pytest.approx((8 * 1.0 + 3 * 2.0) / 1e6)
+    assert conversation.usage == Usage(8, 3)
+    assert conversation.cost_usd == finished.cost_usd

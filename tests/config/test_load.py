@@ -137,3 +137,37 @@ def test_init_never_overwrites_without_force(tmp_path: Path) -> None:
     assert path.read_text() == MINIMAL
     write_default_config(path, force=True)
     assert path.read_text() == DEFAULT_CONFIG
+
+
+def test_rate_limits_prices_and_text_tool_call_switch() -> None:
+    text = MINIMAL.replace(
+        'models = ["m1", "m2"]',
+        """models = ["m1", "m2"]
+max_in_flight = 8
+requests_per_minute = 120
+[providers.local.prices.m1]
+input = 2.5
+output = 10
+cache_read = 0.25""",
+    )
+    local = parse_config(text, PATH).providers["local"]
+    assert local.max_in_flight == 8 and local.requests_per_minute == 120.0
+    assert local.recover_text_tool_calls is True  # default on for OpenAI-compatible servers
+    price = local.prices["m1"]
+    assert (price.input, price.output, price.cache_read, price.cache_write) == (2.5, 10, 0.25, None)
+    from openheim.models import Usage
+
+    cost = price.cost(
+        Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=400_000)
+    )
+    assert cost == 600_000 * 2.5 / 1e6 + 400_000 * 0.25 / 1e6 + 100_000 * 10 / 1e6
+
+
+def test_price_needs_input_and_output() -> None:
+    message = error_for(MINIMAL + "[providers.local.prices.m1]\ninput = 1\n")
+    assert "`providers.local.prices.m1.output` is missing" in message
+
+
+def test_negative_price_is_refused() -> None:
+    message = error_for(MINIMAL + "[providers.local.prices.m1]\ninput = -1\noutput = 1\n")
+    assert "`providers.local.prices.m1.input` must be at least 0" in message

@@ -54,6 +54,13 @@ async def test_two_step_task_prints_answer_and_persists_history(home: Home) -> N
     assert document["messages"][2]["content"] == "hello-from-tool"
     assert document["messages"][3]["content"] == "The command printed hello-from-tool."
     assert API_KEY not in home.history_files()[0].read_text()
+    # Two replies of the fake server's default usage (10 in, 5 out) each.
+    assert document["meta"]["usage"] == {
+        "input_tokens": 20,
+        "output_tokens": 10,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+    }
 
 
 async def test_resume_and_continue_send_prior_messages(home: Home) -> None:
