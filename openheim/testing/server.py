@@ -54,6 +54,9 @@ class FakeLLMApp:
         self._dialects = tuple(dialects)
         self._closing = trio.Event()
         self._replies = 0
+        #: Requests being answered right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     def close(self) -> None:
         """Abort responses in flight (stalls included) so the server can stop at once."""
@@ -81,12 +84,18 @@ class FakeLLMApp:
             query=scope.get("query_string", b"").decode("latin-1"),
         )
         self.requests.append(request)
-        with trio.CancelScope() as abort:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(_cancel_after, partial(_wait_for_disconnect, receive), abort)
-                nursery.start_soon(_cancel_after, self._closing.wait, abort)
-                await self._respond(request, send, complete=complete, parse_error=parse_error)
-                nursery.cancel_scope.cancel()
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            with trio.CancelScope() as abort:
+                async with trio.open_nursery() as nursery:
+                    wait_disconnect = partial(_wait_for_disconnect, receive)
+                    nursery.start_soon(_cancel_after, wait_disconnect, abort)
+                    nursery.start_soon(_cancel_after, self._closing.wait, abort)
+                    await self._respond(request, send, complete=complete, parse_error=parse_error)
+                    nursery.cancel_scope.cancel()
+        finally:
+            self.in_flight -= 1
 
     async def _respond(
         self, request: RecordedRequest, send: Send, *, complete: bool, parse_error: str | None
