@@ -20,6 +20,8 @@ import hypercorn.trio
 import trio
 from hypercorn.config import Config
 
+from openheim.testing.anthropic_wire import AnthropicMessagesDialect
+from openheim.testing.gemini_wire import GeminiGenerateContentDialect
 from openheim.testing.openai_wire import OpenAIChatDialect
 from openheim.testing.script import HttpError, Reply, Response, Script
 from openheim.testing.wire import (
@@ -36,7 +38,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 MAX_REQUEST_BODY = 32 * 1024 * 1024
-DEFAULT_DIALECTS: tuple[Dialect, ...] = (OpenAIChatDialect(),)
+DEFAULT_DIALECTS: tuple[Dialect, ...] = (
+    OpenAIChatDialect(),
+    AnthropicMessagesDialect(),
+    GeminiGenerateContentDialect(),
+)
 
 
 class FakeLLMApp:
