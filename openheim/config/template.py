@@ -29,6 +29,14 @@ env_var = "OPENAI_API_KEY"
 # timeout_secs = 120            # longest wait for the next bytes of a response
 # max_tokens = 4096             # maximum output tokens per LLM call
 # max_retries = 4               # retries on 429, 5xx and network errors, with backoff
+# max_in_flight = 8             # requests at once on this key, shared by all sessions
+# requests_per_minute = 500     # spaces request starts evenly
+#
+# Optional prices, US dollars per million tokens, give a cost per turn and conversation:
+# [providers.openai.prices."gpt-4.1"]
+# input = 2.0
+# output = 8.0
+# cache_read = 0.5
 
 [providers.anthropic]
 api_base = "https://api.anthropic.com/v1"
@@ -47,6 +55,7 @@ env_var = "GEMINI_API_KEY"
 api_base = "http://localhost:11434/v1"
 default_model = "llama3.2"
 models = ["llama3.2", "qwen2.5-coder"]
+# recover_text_tool_calls = true   # run a reply that is exactly a JSON tool call
 
 # Limits of the built-in tools.
 # [tools]

@@ -171,3 +171,12 @@ def test_price_needs_input_and_output() -> None:
 def test_negative_price_is_refused() -> None:
     message = error_for(MINIMAL + "[providers.local.prices.m1]\ninput = -1\noutput = 1\n")
     assert "`providers.local.prices.m1.input` must be at least 0" in message
+
+
+def test_readme_config_example_is_valid() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    example = section[section.index("```toml") + len("```toml") : section.index("```\n", 10)]
+    config = parse_config(example, PATH)
+    assert set(config.providers) == {"openai", "anthropic", "gemini", "ollama"}
+    assert config.providers["openai"].prices["gpt-4.1"].cache_read == 0.5

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from openheim.models import Usage
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home
 
@@ -95,3 +96,32 @@ async def test_one_conversation_across_three_providers(multi: Home) -> None:
     # Usage from all four replies (default 10 in / 5 out each) adds up across providers.
     assert document["meta"]["usage"]["input_tokens"] == 40
     assert document["meta"]["usage"]["output_tokens"] == 20
+
+
+async def test_history_usage_and_cost_match_the_server_with_cache_tokens(multi: Home) -> None:
+    config = multi.path / "config.toml"
+    config.write_text(
+        config.read_text()
+        + """
+[providers.anthropic.prices.claude-test]
+input = 3.0
+output = 15.0
+cache_read = 0.3
+cache_write = 3.75
+"""
+    )
+    usage = Usage(
+        input_tokens=1500, output_tokens=40, cache_read_tokens=1000, cache_write_tokens=200
+    )
+    multi.llm.script.extend([Reply.text("cached answer", usage=usage)])
+    result = await multi.run("run", "--model", "claude-test", "hi")
+    assert result.returncode == 0, result.stderr
+    meta = multi.only_history()["meta"]
+    assert meta["usage"] == {
+        "input_tokens": 1500,
+        "output_tokens": 40,
+        "cache_read_tokens": 1000,
+        "cache_write_tokens": 200,
+    }
+    expected = (300 * 3.0 + 1000 * 0.3 + 200 * 3.75 + 40 * 15.0) / 1e6
+    assert meta["cost_usd"] == pytest.approx(expected)
