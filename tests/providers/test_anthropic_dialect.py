@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import itertools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +24,7 @@ from openheim.providers.base import (
     TextDelta,
     ToolCallDelta,
 )
+from tests.providers.streams import decode_all, end_of, split_at, text_of
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -140,25 +140,7 @@ EXPECTED_END = StreamEnd(
 
 
 def decode(*chunks: bytes, id_tag: str = "t") -> list[ProviderEvent]:
-    decoder = AnthropicStreamDecoder("anthropic", id_tag=id_tag)
-    events = [event for data in chunks for event in decoder.feed(data)]
-    return events + decoder.close()
-
-
-def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
-    bounds = [0, *sorted(cuts), len(data)]
-    return [data[a:b] for a, b in itertools.pairwise(bounds)]
-
-
-def end_of(events: list[ProviderEvent]) -> StreamEnd:
-    ends = [event for event in events if isinstance(event, StreamEnd)]
-    assert len(ends) == 1
-    assert events[-1] is ends[0]
-    return ends[0]
-
-
-def text_of(events: list[ProviderEvent]) -> str:
-    return "".join(event.text for event in events if isinstance(event, TextDelta))
+    return decode_all(AnthropicStreamDecoder("anthropic", id_tag=id_tag), chunks)
 
 
 # --- decoding -----------------------------------------------------------------------------
