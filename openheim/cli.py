@@ -49,6 +49,7 @@ def _not_yet(feature: str, instead: str) -> None:
 @click.option("--resume", "resume", metavar="ID", help="Continue the conversation with this id.")
 @click.option("--continue", "continue_latest", is_flag=True, help="Continue the latest one.")
 @click.option("--max-iterations", type=click.IntRange(min=1), help="LLM calls allowed.")
+@click.option("-y", "--yes", is_flag=True, help="Allow every tool call without asking.")
 async def run(
     prompt: str,
     model: str | None,
@@ -56,6 +57,7 @@ async def run(
     resume: str | None,
     continue_latest: bool,
     max_iterations: int | None,
+    yes: bool,
 ) -> None:
     """Run one prompt headless: the answer streams to stdout, tool activity to stderr."""
     from openheim.headless import RunOptions, Terminal, run_headless
@@ -70,6 +72,7 @@ async def run(
         resume=resume,
         continue_latest=continue_latest,
         max_iterations=max_iterations,
+        allow_all_tools=yes,
     )
     try:
         code = await run_headless(options, env=os.environ, terminal=Terminal())

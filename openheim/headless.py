@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
@@ -22,25 +21,17 @@ from openheim.agent.events import (
     ToolCallStarted,
     TurnFinished,
 )
-from openheim.agent.loop import Turn, TurnSettings
-from openheim.agent.prompt import build_system_prompt
 from openheim.config.load import load_config
-from openheim.config.model import Config
 from openheim.config.paths import Paths
-from openheim.config.resolve import ModelChoice, resolve_api_key, resolve_model
 from openheim.errors import HistoryError, OpenheimError
-from openheim.models import Conversation
-from openheim.providers.client import open_provider
-from openheim.skills import load_skills
-from openheim.store.files import FileHistoryStore
-from openheim.tools.base import ToolContext, ToolRegistry
-from openheim.tools.builtin import builtin_tools
+from openheim.models import Conversation, ToolCall
+from openheim.permissions import Answer
+from openheim.session import Session, SessionOptions, SessionRegistry, open_runtime
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_MAX_ITERATIONS = 3
 EXIT_CANCELLED = 130
-EVENT_BUFFER = 64
 
 
 @attrs.frozen
@@ -51,6 +42,7 @@ class RunOptions:
     resume: str | None = None
     continue_latest: bool = False
     max_iterations: int | None = None
+    allow_all_tools: bool = False
 
 
 @attrs.frozen
@@ -59,6 +51,7 @@ class Terminal:
 
     out: TextIO = attrs.field(factory=lambda: sys.stdout)
     err: TextIO = attrs.field(factory=lambda: sys.stderr)
+    inp: TextIO | None = attrs.field(factory=lambda: sys.stdin if sys.stdin.isatty() else None)
 
     def answer(self, text: str) -> None:
         self.out.write(text)
@@ -68,90 +61,82 @@ class Terminal:
         self.err.write(text + "\n")
         self.err.flush()
 
+    async def ask(self, call: ToolCall) -> Answer | None:
+        """Ask on the terminal; without one (``inp`` is None) nobody can answer."""
+        if self.inp is None:
+            return None
+        self.err.write(
+            f"Allow {call.name} {_shorten(call.arguments)}? [y]es / [n]o / [a]lways / ne[v]er: "
+        )
+        self.err.flush()
+        line = await trio.to_thread.run_sync(self.inp.readline, abandon_on_cancel=True)
+        return _ANSWERS.get(line.strip().lower()[:1], Answer.REJECT_ONCE)
+
+
+_ANSWERS = {
+    "y": Answer.ALLOW_ONCE,
+    "a": Answer.ALLOW_ALWAYS,
+    "n": Answer.REJECT_ONCE,
+    "v": Answer.REJECT_ALWAYS,
+}
+
 
 async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal: Terminal) -> int:
     paths = Paths.from_env(env)
     config = load_config(paths.config_file)
-    store = FileHistoryStore(paths.history_dir)
-    conversation = await _open_conversation(store, options)
-    choice = _choose_model(config, options, conversation)
-    skill_names = options.skills if options.skills is not None else conversation.skills
-    skills = load_skills(paths.skills_dir, skill_names)
-    api_key = resolve_api_key(config.path, choice.provider, env)
-    cwd = os.getcwd()
-    conversation.model, conversation.provider = choice.model, choice.provider.name
-    conversation.skills, conversation.cwd = tuple(skill_names), cwd
-    tools = ToolRegistry(
-        builtin_tools(
-            command_timeout=config.tools.command_timeout_secs,
-            output_limit=config.tools.output_limit_bytes,
-            read_limit=config.tools.read_limit_bytes,
-        )
+    session_options = SessionOptions(
+        cwd=Path(os.getcwd()),
+        model=options.model,
+        skills=options.skills,
+        max_iterations=options.max_iterations,
+        allow_all_tools=options.allow_all_tools,
     )
-    settings = TurnSettings(
-        model=choice.model,
-        max_iterations=options.max_iterations or config.max_iterations,
-        max_tokens=choice.provider.max_tokens,
-        price=choice.provider.prices.get(choice.model),
-        recover_text_tool_calls=choice.provider.recover_text_tool_calls,
-        system_prompt=build_system_prompt(cwd=cwd, skills=skills, override=config.system_prompt),
-    )
-    send, receive = trio.open_memory_channel[AgentEvent](EVENT_BUFFER)
-    renderer = _Renderer(terminal)
-    failure: OpenheimError | None = None
-    outcome: TurnFinished | None = None
-    async with open_provider(choice.provider, api_key) as provider, trio.open_nursery() as nursery:
-        turn = Turn(
-            conversation,
-            options.prompt,
-            provider=provider,
-            tools=tools,
-            context=ToolContext(cwd=Path(cwd), session_id=conversation.id),
-            settings=settings,
-            events=send,
-        )
-        nursery.start_soon(renderer.render, receive)
-        nursery.start_soon(_cancel_on_signals, turn, terminal)
-        try:
-            async with send:
-                outcome = await turn.run()
-        except OpenheimError as exc:
-            failure = exc
+    async with (
+        open_runtime(config, paths, env=env) as runtime,
+        SessionRegistry.open(runtime) as sessions,
+    ):
+        session = await _open_session(sessions, options, session_options)
+        session.asker = terminal.ask
+        renderer = _Renderer(terminal)
+        events = session.subscribe()
+        failure: OpenheimError | None = None
+        outcome: TurnFinished | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(renderer.render, events)
+            nursery.start_soon(_cancel_on_signals, session, terminal)
+            try:
+                outcome = await session.prompt(options.prompt)
+            except OpenheimError as exc:
+                failure = exc
+            nursery.cancel_scope.cancel()
+        # Every event of the turn is queued by the time prompt() returns: show the rest.
+        renderer.drain(events)
         renderer.end_answer()
-        try:
-            await store.save(conversation)
-        except HistoryError as exc:
-            failure = failure or exc
-        nursery.cancel_scope.cancel()
     if failure is not None:
         raise failure
     assert outcome is not None
-    return _exit_code(outcome, terminal, conversation)
+    return _exit_code(outcome, terminal, session.conversation)
 
 
-async def _open_conversation(store: FileHistoryStore, options: RunOptions) -> Conversation:
+async def _open_session(
+    sessions: SessionRegistry, options: RunOptions, session_options: SessionOptions
+) -> Session:
     if options.resume:
-        return await store.load(options.resume)
+        return await sessions.load(options.resume, session_options)
     if options.continue_latest:
-        latest = await store.list(limit=1)
-        if not latest:
-            raise HistoryError(f"no conversation to continue in {store.directory}")
-        return await store.load(latest[0].id)
-    return Conversation(id=str(uuid.uuid4()))
+        latest = await sessions.latest_id()
+        if latest is None:
+            store = sessions.runtime.paths.history_dir
+            raise HistoryError(f"no conversation to continue in {store}")
+        return await sessions.load(latest, session_options)
+    return await sessions.create(session_options)
 
 
-def _choose_model(config: Config, options: RunOptions, conversation: Conversation) -> ModelChoice:
-    """``--model`` wins; a resumed conversation keeps its provider and model."""
-    if options.model or conversation.provider is None:
-        return resolve_model(config, options.model)
-    return resolve_model(config, conversation.model, provider=conversation.provider)
-
-
-async def _cancel_on_signals(turn: Turn, terminal: Terminal) -> None:
+async def _cancel_on_signals(session: Session, terminal: Terminal) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:
             terminal.note(f"\n{signal.Signals(signum).name}: stopping the turn")
-            turn.cancel()
+            session.cancel()
 
 
 def _exit_code(outcome: TurnFinished, terminal: Terminal, conversation: Conversation) -> int:
@@ -180,9 +165,16 @@ class _Renderer:
         self._open_line = False
 
     async def render(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
-        async with events:
-            async for event in events:
-                self.show(event)
+        async for event in events:
+            self.show(event)
+
+    def drain(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
+        with events:
+            while True:
+                try:
+                    self.show(events.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    return
 
     def end_answer(self) -> None:
         if self._open_line:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
@@ -48,6 +48,10 @@ _STOP_REASONS = {
 }
 
 
+#: Asked before each tool call; returns why the call is refused, or ``None`` to let it run.
+Approver = Callable[[ToolCall], Awaitable[str | None]]
+
+
 class ChatProvider(Protocol):
     def stream(
         self, request: ChatRequest
@@ -78,8 +82,10 @@ class Turn:
         context: ToolContext,
         settings: TurnSettings,
         events: trio.MemorySendChannel[AgentEvent],
+        approve: Approver | None = None,
     ) -> None:
         self.conversation = conversation
+        self.approve = approve
         self.prompt = prompt
         self.provider = provider
         self.tools = tools
@@ -185,6 +191,10 @@ class Turn:
             arguments = call.parsed_arguments()
         except ValueError as exc:
             return ToolResult(f"invalid arguments for {call.name}: {exc}", True)
+        if self.approve is not None:
+            refusal = await self.approve(call)
+            if refusal is not None:
+                return ToolResult(refusal, True)
         try:
             return await tool.call(arguments, self.context)
         except Exception as exc:  # a broken tool must not end the turn

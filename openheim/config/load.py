@@ -20,6 +20,7 @@ from openheim.config.model import (
     ToolsConfig,
 )
 from openheim.errors import ConfigError
+from openheim.permissions import PermissionPolicy, Policy
 
 T = TypeVar("T")
 
@@ -170,6 +171,7 @@ class _ConfigReader:
                 for name in mcp_table.data
             }
         tools = self._tools(root.table("tools"))
+        permissions = self._permissions(root.table("permissions"))
         root.reject_unknown()
         return Config(
             path=self.path,
@@ -179,7 +181,24 @@ class _ConfigReader:
             system_prompt=system_prompt,
             mcp_servers=mcp_servers,
             tools=tools,
+            permissions=permissions,
         )
+
+    def _permissions(self, table: _Table | None) -> PermissionPolicy:
+        if table is None:
+            return PermissionPolicy()
+        choices = ", ".join(p.value for p in Policy)
+        values: dict[str, Policy] = {}
+        for name in table.data:
+            text = table.get(
+                name, str, fix=f'use "{Policy.ALLOW}", "{Policy.ASK}" or "{Policy.DENY}"'
+            )
+            try:
+                values[name] = Policy(text)
+            except ValueError:
+                raise table.fail(name, f"is {text!r}", f"use one of {choices}") from None
+        default = values.pop("default", Policy.ALLOW)
+        return PermissionPolicy(default=default, tools=values)
 
     def _check_name(self, table: _Table, name: str) -> None:
         if not _NAME_RE.match(name):

@@ -9,6 +9,7 @@ from pathlib import Path
 import attrs
 
 from openheim.models import Usage
+from openheim.permissions import PermissionPolicy
 
 
 class ProviderKind(enum.StrEnum):
@@ -109,4 +110,5 @@ class Config:
     max_iterations: int = 10
     system_prompt: str | None = None
     mcp_servers: Mapping[str, McpServerConfig] = attrs.field(factory=dict)
-    tools: ToolsConfig = ToolsConfig()
+    tools: ToolsConfig = attrs.field(factory=ToolsConfig)
+    permissions: PermissionPolicy = attrs.field(factory=PermissionPolicy)

@@ -18,6 +18,7 @@ import httpx
 import tenacity
 import trio
 
+from openheim.concurrency import open_service_nursery
 from openheim.config.model import ProviderConfig, ProviderKind
 from openheim.errors import ProviderError
 from openheim.models import Usage
@@ -91,20 +92,10 @@ class ProviderClient:
     @asynccontextmanager
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStream]:
         send, receive = trio.open_memory_channel[ProviderEvent | _Failed](EVENT_BUFFER)
-        failure: Exception | None = None
-        async with trio.open_nursery() as nursery:
+        async with open_service_nursery() as nursery:
             nursery.start_soon(self._produce, request, send)
-            try:
-                with receive:
-                    yield ProviderStream(receive)
-            except Exception as exc:
-                # Re-raised below, outside the nursery, so callers get the error itself
-                # rather than an ExceptionGroup around it.
-                failure = exc
-            finally:
-                nursery.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
+            with receive:
+                yield ProviderStream(receive)
 
     async def _produce(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]

@@ -16,6 +16,15 @@ import attrs
 from openheim.models import ToolDefinition, ToolResult
 
 
+class FileAccess(Protocol):
+    """Where the file tools read and write when not the local disk: an ACP client's editor
+    buffers, for one (unsaved changes and the editor's own undo history then apply)."""
+
+    async def read_text(self, path: Path, line: int | None, limit: int | None) -> str: ...
+
+    async def write_text(self, path: Path, content: str) -> None: ...
+
+
 @attrs.frozen
 class ToolContext:
     """What a tool may know about the session that calls it."""
@@ -23,6 +32,7 @@ class ToolContext:
     cwd: Path
     session_id: str = ""
     env: Mapping[str, str] = attrs.field(factory=dict)
+    files: FileAccess | None = None
 
 
 @runtime_checkable

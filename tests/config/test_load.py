@@ -180,3 +180,18 @@ def test_readme_config_example_is_valid() -> None:
     config = parse_config(example, PATH)
     assert set(config.providers) == {"openai", "anthropic", "gemini", "ollama"}
     assert config.providers["openai"].prices["gpt-4.1"].cache_read == 0.5
+
+
+def test_permissions_policy() -> None:
+    from openheim.permissions import Policy
+
+    config = parse_config(
+        MINIMAL + '[permissions]\ndefault = "ask"\nread_file = "allow"\nexecute_command = "deny"\n',
+        PATH,
+    )
+    assert config.permissions.for_tool("read_file") is Policy.ALLOW
+    assert config.permissions.for_tool("execute_command") is Policy.DENY
+    assert config.permissions.for_tool("write_file") is Policy.ASK
+    assert parse_config(MINIMAL, PATH).permissions.for_tool("anything") is Policy.ALLOW
+    message = error_for(MINIMAL + '[permissions]\nwrite_file = "maybe"\n')
+    assert "`permissions.write_file` is 'maybe'; fix: use one of allow, ask, deny." in message

@@ -257,3 +257,19 @@ async def test_version(home: Home) -> None:
     result = await home.run("--version")
     assert result.returncode == 0 and "openheim, version" in result.stdout
     assert os.environ.get("OPENHEIM_HOME") != str(home.path)
+
+
+async def test_ask_without_a_terminal_is_denied_and_yes_allows(home: Home) -> None:
+    config = home.path / "config.toml"
+    config.write_text(config.read_text() + '\n[permissions]\nexecute_command = "ask"\n')
+    call = Reply.tool_call("execute_command", {"command": "echo ran > ran.txt"})
+    home.llm.script.extend([call, Reply.text("ok"), call, Reply.text("ok")])
+
+    denied = await home.run("run", "write a file")
+    assert denied.returncode == 0, denied.stderr
+    assert "✗ execute_command" in denied.stderr and "nobody was available" in denied.stderr
+    assert not (home.workdir / "ran.txt").exists()
+
+    allowed = await home.run("run", "--yes", "write a file")
+    assert allowed.returncode == 0, allowed.stderr
+    assert (home.workdir / "ran.txt").read_text() == "ran\n"

@@ -1,0 +1,214 @@
+"""A session actor: owns one conversation, its working folder, skills and model.
+
+Prompts arrive over a bounded channel and run one at a time; ``cancel()`` reaches the running
+turn directly (it must not wait behind the prompt it cancels). Agent events are fanned out to
+every subscriber over bounded channels: a slow subscriber slows the turn, never grows memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+
+from openheim.agent.events import AgentEvent, TurnFinished
+from openheim.agent.loop import Turn, TurnSettings
+from openheim.agent.prompt import build_system_prompt
+from openheim.config.resolve import ModelChoice, resolve_model
+from openheim.errors import OpenheimError
+from openheim.models import Conversation, ToolCall
+from openheim.permissions import Asker, SessionPermissions
+from openheim.session.runtime import Runtime
+from openheim.skills import Skill, load_skills
+from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
+
+log = logging.getLogger(__name__)
+
+REQUEST_BUFFER = 8
+EVENT_BUFFER = 64
+SUBSCRIBER_BUFFER = 256
+
+
+@attrs.frozen
+class SessionOptions:
+    cwd: Path
+    model: str | None = None
+    skills: tuple[str, ...] | None = None
+    max_iterations: int | None = None
+    allow_all_tools: bool = False
+    #: MCP servers a client passed for this session only; connected from step 5 on.
+    mcp_servers: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class _Prompt:
+    text: str
+    reply: trio.MemorySendChannel[TurnFinished | OpenheimError]
+
+
+class Session:
+    """Handle and actor in one object; every method is safe to call from any trio task."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        conversation: Conversation,
+        *,
+        choice: ModelChoice,
+        skills: list[Skill],
+        options: SessionOptions,
+    ) -> None:
+        self.runtime = runtime
+        self.conversation = conversation
+        self.choice = choice
+        self.skills = skills
+        self.options = options
+        self.cwd = options.cwd
+        self.tools: ToolRegistry = runtime.tools()
+        self.permissions = SessionPermissions(
+            runtime.config.permissions, allow_all=options.allow_all_tools
+        )
+        #: Set by the face: how to ask the user about an ``ask`` tool; None = nobody to ask.
+        self.asker: Asker | None = None
+        #: Set by a face whose client owns the files (ACP ``fs/*``); None = the local disk.
+        self.files: FileAccess | None = None
+        self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
+        self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
+        self._turn: Turn | None = None
+
+    @property
+    def id(self) -> str:
+        return self.conversation.id
+
+    @property
+    def busy(self) -> bool:
+        return self._turn is not None
+
+    # --- the handle -----------------------------------------------------------------------
+
+    async def prompt(self, text: str) -> TurnFinished:
+        """Run one turn (after any queued before it); events go to subscribers meanwhile."""
+        reply, answer = trio.open_memory_channel[TurnFinished | OpenheimError](1)
+        try:
+            await self._requests.send(_Prompt(text, reply))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise OpenheimError(f"session {self.id} is closed") from None
+        async with answer:
+            try:
+                result = await answer.receive()
+            except trio.EndOfChannel:
+                raise OpenheimError(f"session {self.id} closed before answering") from None
+        if isinstance(result, OpenheimError):
+            raise result
+        return result
+
+    def cancel(self) -> None:
+        """Cancel the running turn, if any; the session stays usable."""
+        if self._turn is not None:
+            self._turn.cancel()
+
+    def set_model(self, spec: str) -> ModelChoice:
+        """Takes effect from the next turn; raises ``ConfigError`` for an unknown model."""
+        self.choice = resolve_model(self.runtime.config, spec)
+        return self.choice
+
+    def subscribe(self, buffer: int = SUBSCRIBER_BUFFER) -> trio.MemoryReceiveChannel[AgentEvent]:
+        """Events of every later turn; close the returned channel to unsubscribe."""
+        send, receive = trio.open_memory_channel[AgentEvent](buffer)
+        self._subscribers.append(send)
+        return receive
+
+    def close(self) -> None:
+        """Stop the actor: a running turn is cancelled and saved first."""
+        self.cancel()
+        self._requests.close()
+
+    # --- the actor ------------------------------------------------------------------------
+
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        async with self._inbox:
+            async for request in self._inbox:
+                try:
+                    result: TurnFinished | OpenheimError = await self._run_turn(request.text)
+                except OpenheimError as error:
+                    result = error
+                except Exception as exc:  # a bug fails this prompt, not the process
+                    log.exception("session %s: unexpected error in a turn", self.id)
+                    result = OpenheimError(f"internal error: {type(exc).__name__}: {exc}")
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    request.reply.send_nowait(result)
+                request.reply.close()
+        for subscriber in self._subscribers:
+            subscriber.close()
+
+    async def _run_turn(self, text: str) -> TurnFinished:
+        choice = self.choice
+        provider = await self.runtime.provider(choice.provider)
+        config = self.runtime.config
+        self.conversation.model, self.conversation.provider = choice.model, choice.provider.name
+        self.conversation.skills = tuple(skill.name for skill in self.skills)
+        self.conversation.cwd = str(self.cwd)
+        settings = TurnSettings(
+            model=choice.model,
+            max_iterations=self.options.max_iterations or config.max_iterations,
+            max_tokens=choice.provider.max_tokens,
+            system_prompt=build_system_prompt(
+                cwd=str(self.cwd), skills=self.skills, override=config.system_prompt
+            ),
+            price=choice.provider.prices.get(choice.model),
+            recover_text_tool_calls=choice.provider.recover_text_tool_calls,
+        )
+        send, receive = trio.open_memory_channel[AgentEvent](EVENT_BUFFER)
+        turn = Turn(
+            self.conversation,
+            text,
+            provider=provider,
+            tools=self.tools,
+            context=ToolContext(cwd=self.cwd, session_id=self.id, files=self.files),
+            settings=settings,
+            events=send,
+            approve=self._approve,
+        )
+        failure: OpenheimError | None = None
+        finished: TurnFinished | None = None
+        self._turn = turn
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._fan_out, receive)
+                async with send:
+                    try:
+                        finished = await turn.run()
+                    except OpenheimError as error:  # re-raised outside the nursery, unwrapped
+                        failure = error
+        finally:
+            self._turn = None
+            with trio.CancelScope(shield=True):
+                try:
+                    await self.runtime.store.save(self.conversation)
+                except OpenheimError as error:
+                    failure = failure or error
+        if failure is not None:
+            raise failure
+        assert finished is not None
+        return finished
+
+    async def _approve(self, call: ToolCall) -> str | None:
+        return await self.permissions.check(call, self.asker)
+
+    async def _fan_out(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
+        async with events:
+            async for event in events:
+                for subscriber in list(self._subscribers):
+                    try:
+                        await subscriber.send(event)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError):
+                        self._subscribers.remove(subscriber)
+
+
+def load_session_skills(runtime: Runtime, names: tuple[str, ...]) -> list[Skill]:
+    return load_skills(runtime.paths.skills_dir, names)

@@ -1,0 +1,104 @@
+"""Creates, finds and stops sessions; each session actor runs in the registry's nursery."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import attrs
+import trio
+
+from openheim.concurrency import open_service_nursery
+from openheim.config.resolve import ModelChoice, resolve_model
+from openheim.errors import ConfigError
+from openheim.models import Conversation
+from openheim.session.actor import Session, SessionOptions, load_session_skills
+from openheim.session.runtime import Runtime
+from openheim.skills import Skill
+from openheim.store.base import ConversationMeta
+
+
+class SessionRegistry:
+    def __init__(self, runtime: Runtime, nursery: trio.Nursery) -> None:
+        self.runtime = runtime
+        self._nursery = nursery
+        self._live: dict[str, Session] = {}
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, runtime: Runtime) -> AsyncIterator[SessionRegistry]:
+        async with open_service_nursery() as nursery:
+            registry = cls(runtime, nursery)
+            try:
+                yield registry
+            finally:
+                registry.close_all()
+
+    async def create(self, options: SessionOptions) -> Session:
+        """A new conversation; unknown model or skill names raise before anything starts."""
+        choice = resolve_model(self.runtime.config, options.model)
+        skills = load_session_skills(self.runtime, options.skills or ())
+        conversation = Conversation(id=str(uuid.uuid4()), cwd=str(options.cwd))
+        return await self._start(conversation, choice, skills, options)
+
+    async def load(self, conversation_id: str, options: SessionOptions) -> Session:
+        """The live session with this id, or the stored conversation brought back to life.
+
+        A resumed conversation keeps its provider, model and skills unless ``options`` names
+        others.
+        """
+        live = self._live.get(conversation_id)
+        if live is not None:
+            return live
+        conversation = await self.runtime.store.load(conversation_id)
+        if options.model or conversation.provider is None:
+            choice = resolve_model(self.runtime.config, options.model)
+        else:
+            try:
+                choice = resolve_model(
+                    self.runtime.config, conversation.model, provider=conversation.provider
+                )
+            except ConfigError:  # its provider is gone from the config: use the default
+                choice = resolve_model(self.runtime.config, None)
+        names = options.skills if options.skills is not None else conversation.skills
+        skills = load_session_skills(self.runtime, names)
+        return await self._start(conversation, choice, skills, attrs.evolve(options, skills=names))
+
+    async def latest_id(self) -> str | None:
+        latest = await self.runtime.store.list(limit=1)
+        return latest[0].id if latest else None
+
+    def get(self, conversation_id: str) -> Session | None:
+        return self._live.get(conversation_id)
+
+    async def list(self, limit: int | None = None) -> list[ConversationMeta]:
+        return await self.runtime.store.list(limit)
+
+    def close(self, conversation_id: str) -> None:
+        session = self._live.pop(conversation_id, None)
+        if session is not None:
+            session.close()
+
+    def close_all(self) -> None:
+        for conversation_id in list(self._live):
+            self.close(conversation_id)
+
+    async def _start(
+        self,
+        conversation: Conversation,
+        choice: ModelChoice,
+        skills: list[Skill],
+        options: SessionOptions,
+    ) -> Session:
+        session = Session(self.runtime, conversation, choice=choice, skills=skills, options=options)
+        self._live[session.id] = session
+        await self._nursery.start(self._run, session)
+        return session
+
+    async def _run(self, session: Session, task_status: trio.TaskStatus[None]) -> None:
+        try:
+            await session.serve(task_status=task_status)
+        finally:
+            if self._live.get(session.id) is session:
+                del self._live[session.id]

@@ -1,0 +1,51 @@
+from openheim.models import ToolCall
+from openheim.permissions import Answer, PermissionPolicy, Policy, SessionPermissions
+
+CALL = ToolCall("1", "execute_command", '{"command": "ls"}')
+
+
+def asker(*answers: Answer | None):  # type: ignore[no-untyped-def]
+    queue = list(answers)
+    asked: list[ToolCall] = []
+
+    async def ask(call: ToolCall) -> Answer | None:
+        asked.append(call)
+        return queue.pop(0)
+
+    return ask, asked
+
+
+async def test_allow_and_deny_need_no_question() -> None:
+    ask, asked = asker()
+    allow = SessionPermissions(PermissionPolicy())
+    assert await allow.check(CALL, ask) is None
+    deny = SessionPermissions(PermissionPolicy(tools={"execute_command": Policy.DENY}))
+    assert "does not allow execute_command" in (await deny.check(CALL, ask) or "")
+    assert asked == []
+
+
+async def test_ask_once_answers_are_not_remembered() -> None:
+    permissions = SessionPermissions(PermissionPolicy(default=Policy.ASK))
+    ask, asked = asker(Answer.ALLOW_ONCE, Answer.REJECT_ONCE)
+    assert await permissions.check(CALL, ask) is None
+    assert "rejected" in (await permissions.check(CALL, ask) or "")
+    assert len(asked) == 2
+
+
+async def test_always_answers_are_remembered_per_tool() -> None:
+    permissions = SessionPermissions(PermissionPolicy(default=Policy.ASK))
+    ask, asked = asker(Answer.ALLOW_ALWAYS, Answer.REJECT_ALWAYS)
+    assert await permissions.check(CALL, ask) is None
+    assert await permissions.check(CALL, ask) is None
+    other = ToolCall("2", "write_file", "{}")
+    assert "rejected" in (await permissions.check(other, ask) or "")
+    assert "rejected" in (await permissions.check(other, ask) or "")
+    assert [c.name for c in asked] == ["execute_command", "write_file"]
+
+
+async def test_nobody_to_ask_is_a_denial_and_allow_all_overrides() -> None:
+    permissions = SessionPermissions(PermissionPolicy(default=Policy.ASK))
+    assert "nobody was available" in (await permissions.check(CALL, None) or "")
+    ask, _ = asker(None)
+    assert "nobody was available" in (await permissions.check(CALL, ask) or "")
+    assert await SessionPermissions(permissions.policy, allow_all=True).check(CALL, None) is None
