@@ -24,14 +24,58 @@ def fail(error: OpenheimError | str) -> None:
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="openheim")
 @click.option("--skills", help="Comma-separated skills to load into the REPL, e.g. rust,debugging.")
+@click.option("-m", "--model", help="A configured model, or PROVIDER/MODEL.")
+@click.option("--resume", "resume", metavar="ID", help="Continue the conversation with this id.")
+@click.option("--continue", "continue_latest", is_flag=True, help="Continue the latest one.")
+@click.option("-y", "--yes", is_flag=True, help="Allow every tool call without asking.")
 @click.pass_context
-async def cli(ctx: click.Context, skills: str | None) -> None:
+async def cli(
+    ctx: click.Context,
+    skills: str | None,
+    model: str | None,
+    resume: str | None,
+    continue_latest: bool,
+    yes: bool,
+) -> None:
     """openheim: a fast, multi-provider LLM agent runtime.
 
-    Without a command, starts the interactive REPL.
+    Without a command, starts the interactive REPL (/help inside it lists commands and keys).
     """
-    if ctx.invoked_subcommand is None:
-        _not_yet("the interactive REPL", 'openheim run "your prompt"')
+    given = [
+        flag
+        for flag, value in (
+            ("--skills", skills),
+            ("--model", model),
+            ("--resume", resume),
+            ("--continue", continue_latest),
+            ("--yes", yes),
+        )
+        if value
+    ]
+    if ctx.invoked_subcommand is not None:
+        if given:
+            fail(
+                f"{given[0]} before a command applies to the REPL only; "
+                f"write it after the command: openheim {ctx.invoked_subcommand} {given[0]} ..."
+            )
+        return
+    from openheim.repl import ReplOptions, run_repl
+    from openheim.skills import parse_skill_names
+
+    if resume and continue_latest:
+        fail("--resume and --continue cannot be used together")
+    options = ReplOptions(
+        model=model,
+        skills=parse_skill_names(skills) if skills is not None else None,
+        resume=resume,
+        continue_latest=continue_latest,
+        allow_all_tools=yes,
+    )
+    try:
+        code = await run_repl(options, env=os.environ)
+    except OpenheimError as exc:
+        fail(exc)
+    sys.exit(code)
 
 
 def _not_yet(feature: str, instead: str) -> None:
@@ -100,8 +144,18 @@ async def init(force: bool) -> None:
 
 @cli.command()
 async def acp() -> None:
-    """Serve the Agent Client Protocol over stdio (for Zed and other ACP clients)."""
-    _not_yet("`openheim acp`", 'openheim run "your prompt"')
+    """Serve the Agent Client Protocol over stdio (for Zed and other ACP clients).
+
+    stdout carries protocol messages only; logs go to stderr at the level in OPENHEIM_LOG
+    (default: warning).
+    """
+    from openheim.acp.stdio import run_acp_stdio
+
+    try:
+        code = await run_acp_stdio(os.environ)
+    except OpenheimError as exc:
+        fail(exc)
+    sys.exit(code)
 
 
 @cli.command()

@@ -19,6 +19,10 @@ class HistoryError(OpenheimError):
     """A conversation could not be stored or loaded."""
 
 
+class ConversationNotFoundError(HistoryError):
+    """No conversation is stored under a well-formed id."""
+
+
 class SkillError(OpenheimError):
     """A requested skill is unknown or unreadable."""
 

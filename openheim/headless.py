@@ -12,6 +12,7 @@ from typing import TextIO
 import attrs
 import trio
 
+from openheim import render
 from openheim.agent.events import (
     AgentEvent,
     MessageChunk,
@@ -65,20 +66,10 @@ class Terminal:
         """Ask on the terminal; without one (``inp`` is None) nobody can answer."""
         if self.inp is None:
             return None
-        self.err.write(
-            f"Allow {call.name} {_shorten(call.arguments)}? [y]es / [n]o / [a]lways / ne[v]er: "
-        )
+        self.err.write(render.permission_question(call))
         self.err.flush()
         line = await trio.to_thread.run_sync(self.inp.readline, abandon_on_cancel=True)
-        return _ANSWERS.get(line.strip().lower()[:1], Answer.REJECT_ONCE)
-
-
-_ANSWERS = {
-    "y": Answer.ALLOW_ONCE,
-    "a": Answer.ALLOW_ALWAYS,
-    "n": Answer.REJECT_ONCE,
-    "v": Answer.REJECT_ALWAYS,
-}
+        return render.parse_answer(line)
 
 
 async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal: Terminal) -> int:
@@ -95,7 +86,12 @@ async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal:
         open_runtime(config, paths, env=env) as runtime,
         SessionRegistry.open(runtime) as sessions,
     ):
-        session = await _open_session(sessions, options, session_options)
+        session = await open_session(
+            sessions,
+            session_options,
+            resume=options.resume,
+            continue_latest=options.continue_latest,
+        )
         session.asker = terminal.ask
         renderer = _Renderer(terminal)
         events = session.subscribe()
@@ -118,18 +114,23 @@ async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal:
     return _exit_code(outcome, terminal, session.conversation)
 
 
-async def _open_session(
-    sessions: SessionRegistry, options: RunOptions, session_options: SessionOptions
+async def open_session(
+    sessions: SessionRegistry,
+    options: SessionOptions,
+    *,
+    resume: str | None = None,
+    continue_latest: bool = False,
 ) -> Session:
-    if options.resume:
-        return await sessions.load(options.resume, session_options)
-    if options.continue_latest:
+    """The session ``--resume ID`` / ``--continue`` ask for, else a new one (run and REPL)."""
+    if resume:
+        return await sessions.load(resume, options)
+    if continue_latest:
         latest = await sessions.latest_id()
         if latest is None:
             store = sessions.runtime.paths.history_dir
             raise HistoryError(f"no conversation to continue in {store}")
-        return await sessions.load(latest, session_options)
-    return await sessions.create(session_options)
+        return await sessions.load(latest, options)
+    return await sessions.create(options)
 
 
 async def _cancel_on_signals(session: Session, terminal: Terminal) -> None:
@@ -140,23 +141,16 @@ async def _cancel_on_signals(session: Session, terminal: Terminal) -> None:
 
 
 def _exit_code(outcome: TurnFinished, terminal: Terminal, conversation: Conversation) -> int:
-    resume = f"openheim run --resume {conversation.id} ..."
+    note = render.stop_note(outcome, resume=f"openheim run --resume {conversation.id} ...")
+    if note is not None:
+        terminal.note(note)
     match outcome.stop_reason:
         case StopReason.CANCELLED:
-            terminal.note(f"cancelled; the conversation is saved, resume with: {resume}")
             return EXIT_CANCELLED
         case StopReason.MAX_TURN_REQUESTS:
-            terminal.note(
-                f"stopped: max iterations reached ({outcome.iterations}); continue with: {resume}"
-            )
             return EXIT_MAX_ITERATIONS
-        case StopReason.MAX_TOKENS:
-            terminal.note("note: the answer was cut off at the provider's output token limit")
-        case StopReason.REFUSAL:
-            terminal.note("note: the provider refused to answer")
         case _:
-            pass
-    return EXIT_OK
+            return EXIT_OK
 
 
 class _Renderer:
@@ -188,18 +182,10 @@ class _Renderer:
                 self._open_line = not text.endswith("\n")
             case ToolCallStarted(call=call):
                 self.end_answer()
-                self.terminal.note(f"→ {call.name} {_shorten(call.arguments)}")
-            case ToolCallFinished(call=call, result=result, duration=duration):
-                mark = "✗" if result.is_error else "✓"
-                first = result.content.strip().splitlines()[0] if result.content.strip() else ""
-                detail = f": {_shorten(first)}" if result.is_error else ""
-                self.terminal.note(f"{mark} {call.name} ({duration:.2f} s){detail}")
-            case ProviderRetrying(message=message):
-                self.terminal.note(f"⟳ {message}")
+                self.terminal.note(render.tool_started(call))
+            case ToolCallFinished():
+                self.terminal.note(render.tool_finished(event))
+            case ProviderRetrying():
+                self.terminal.note(render.retrying(event))
             case TurnFinished():
                 self.end_answer()
-
-
-def _shorten(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -59,6 +59,12 @@ class SessionPermissions:
         self.allow_all = allow_all
         self._remembered: dict[str, bool] = {}
 
+    def would_ask(self, call: ToolCall) -> bool:
+        """Whether ``check`` would ask about this call now (faces show it as pending)."""
+        if self.allow_all or self.policy.for_tool(call.name) is not Policy.ASK:
+            return False
+        return call.name not in self._remembered
+
     async def check(self, call: ToolCall, ask: Asker | None) -> str | None:
         """``None`` when the call may run, else the reason the model is told."""
         if self.allow_all:

@@ -15,7 +15,7 @@ from typing import Any
 
 import trio
 
-from openheim.errors import HistoryError
+from openheim.errors import ConversationNotFoundError, HistoryError
 from openheim.fsutil import atomic_write
 from openheim.models import Conversation
 from openheim.store import codec
@@ -91,7 +91,7 @@ def _read_document(path: Path, conversation_id: str) -> Any:
         with path.open("rb") as handle:
             return json.load(handle)
     except FileNotFoundError:
-        raise HistoryError(
+        raise ConversationNotFoundError(
             f"conversation {conversation_id} not found (looked for {path})"
         ) from None
     except (OSError, ValueError) as exc:

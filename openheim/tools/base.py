@@ -16,9 +16,18 @@ import attrs
 from openheim.models import ToolDefinition, ToolResult
 
 
+class FileAccessError(Exception):
+    """A ``FileAccess`` could not read or write; the message is shown to the model."""
+
+
 class FileAccess(Protocol):
     """Where the file tools read and write when not the local disk: an ACP client's editor
-    buffers, for one (unsaved changes and the editor's own undo history then apply)."""
+    buffers, for one (unsaved changes and the editor's own undo history then apply).
+
+    Paths are absolute. Raise ``FileAccessError`` for a failure the model should see, and
+    ``NotImplementedError`` to let the tool use the local disk for that operation (a client
+    may offer reads but not writes).
+    """
 
     async def read_text(self, path: Path, line: int | None, limit: int | None) -> str: ...
 

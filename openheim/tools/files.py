@@ -1,6 +1,8 @@
 """``read_file`` and ``write_file``.
 
-Paths are relative to the session's working directory, with ``~`` expanded. The blocking file
+Paths are relative to the session's working directory, with ``~`` expanded. When the session has
+a ``FileAccess`` (an ACP client that offers ``fs/*``), files are read and written through it, so
+the model sees the editor's unsaved buffers; otherwise the local disk is used. The blocking file
 work runs in a worker thread so a slow disk never stalls the trio loop. Reads are capped so one
 huge file cannot flood the model's context; writes are atomic so a crash or a full disk never
 leaves a half-written file in place of a good one.
@@ -9,6 +11,7 @@ leaves a half-written file in place of a good one.
 from __future__ import annotations
 
 import codecs
+import io
 import stat
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -18,7 +21,7 @@ import trio
 
 from openheim.fsutil import atomic_write
 from openheim.models import ToolDefinition, ToolResult
-from openheim.tools.base import ToolContext
+from openheim.tools.base import FileAccessError, ToolContext
 
 _SNIFF_BYTES = 8 * 1024
 _SKIP_CHUNK = 64 * 1024
@@ -126,13 +129,13 @@ def _decode(data: bytes, partial: bool) -> str | None:
         return None
 
 
-def _cap_note(piece: _Slice, size: int, max_bytes: int) -> str:
+def _cap_note(piece: _Slice, total: str, max_bytes: int) -> str:
     if piece.partial_line:
         shown = f"line {piece.first_line} is longer than that and was cut"
     else:
         shown = f"showing lines {piece.first_line}-{piece.next_line - 1}"
     return (
-        f"[... truncated at {max_bytes} bytes ({shown}; the file has {size} bytes). "
+        f"[... truncated at {max_bytes} bytes ({shown}; {total}). "
         f"Read further with offset={piece.next_line} and a limit.]"
     )
 
@@ -163,8 +166,25 @@ def read_text_sync(path: Path, offset: int, limit: int | None, max_bytes: int) -
     if piece.capped:
         if text and not text.endswith("\n"):
             text += "\n"
-        text += _cap_note(piece, info.st_size, max_bytes)
+        text += _cap_note(piece, f"the file has {info.st_size} bytes", max_bytes)
     return ToolResult(text)
+
+
+def cap_text(text: str, path: Path, offset: int, max_bytes: int) -> ToolResult:
+    """Text another party read for us (an ACP client), capped as a disk read would be."""
+    if not text:
+        if offset == 1:
+            return ToolResult("(empty file)")
+        return ToolResult(f"[offset {offset} is past the end of {path}]")
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return ToolResult(text)
+    piece = _take_lines(io.BytesIO(data), offset, None, max_bytes)
+    shown = _decode(piece.data, piece.partial_line) or ""
+    if shown and not shown.endswith("\n"):
+        shown += "\n"
+    total = f"{len(data)} bytes from line {offset} on" if offset > 1 else f"{len(data)} bytes"
+    return ToolResult(shown + _cap_note(piece, f"the editor sent {total}", max_bytes))
 
 
 def _binary(path: Path, size: int) -> ToolResult:
@@ -217,6 +237,15 @@ class ReadFileTool:
         except _ArgumentError as exc:
             return ToolResult(str(exc), is_error=True)
         path = resolve_path(raw, context.cwd)
+        if context.files is not None:
+            try:
+                text = await context.files.read_text(path, offset, limit)
+            except NotImplementedError:
+                pass  # this client does not read files: use the disk
+            except FileAccessError as exc:
+                return ToolResult(f"Cannot read {path}: {exc}", is_error=True)
+            else:
+                return cap_text(text, path, offset or 1, self.max_bytes)
         # Abandon on cancel: a read changes nothing, and a hung network disk must not wedge it.
         return await trio.to_thread.run_sync(
             read_text_sync, path, offset or 1, limit, self.max_bytes, abandon_on_cancel=True
@@ -269,5 +298,14 @@ class WriteFileTool:
         except _ArgumentError as exc:
             return ToolResult(str(exc), is_error=True)
         path = resolve_path(raw, context.cwd)
+        if context.files is not None:
+            try:
+                await context.files.write_text(path, content)
+            except NotImplementedError:
+                pass  # this client does not write files: use the disk
+            except FileAccessError as exc:
+                return ToolResult(f"Cannot write {path}: {exc}", is_error=True)
+            else:
+                return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {path}")
         # Not abandoned on cancel: the thread must finish so no temp file is left behind.
         return await trio.to_thread.run_sync(write_text_sync, path, content)

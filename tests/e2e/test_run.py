@@ -235,7 +235,7 @@ max_tokens = 77
 
 
 async def test_faces_not_built_yet_say_so(home: Home) -> None:
-    for args in ([], ["acp"], ["serve"]):
+    for args in (["serve"],):
         result = await home.run(*args)
         assert result.returncode == 2
         assert "not available in this version yet" in result.stderr

@@ -1,0 +1,1 @@
+"""The Agent Client Protocol face: JSON-RPC codec, ACP payloads, dispatcher, stdio transport."""
