@@ -22,6 +22,41 @@ from openheim.tools.base import Tool, ToolRegistry
 from openheim.tools.builtin import builtin_tools
 
 
+class ProviderPool:
+    """One client per provider, opened on first use, shared by every session and tenant."""
+
+    def __init__(self, config: Config, env: Mapping[str, str], nursery: trio.Nursery) -> None:
+        self._config = config
+        self._env = env
+        self._nursery = nursery
+        self._clients: dict[str, ProviderClient] = {}
+        self._opening = trio.Lock()
+
+    @property
+    def clients(self) -> Mapping[str, ProviderClient]:
+        return self._clients
+
+    async def get(self, config: ProviderConfig) -> ProviderClient:
+        """The shared client for a provider; the key is checked before anything is sent."""
+        async with self._opening:
+            client = self._clients.get(config.name)
+            if client is None:
+                api_key = resolve_api_key(self._config.path, config, self._env)
+                client = await self._nursery.start(self._hold, config, api_key)
+                self._clients[config.name] = client
+            return client
+
+    async def _hold(
+        self,
+        config: ProviderConfig,
+        api_key: str | None,
+        task_status: trio.TaskStatus[ProviderClient] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        async with open_provider(config, api_key) as client:
+            task_status.started(client)
+            await trio.sleep_forever()
+
+
 class Runtime:
     def __init__(
         self,
@@ -30,17 +65,26 @@ class Runtime:
         *,
         env: Mapping[str, str],
         store: HistoryStore,
-        nursery: trio.Nursery,
+        providers: ProviderPool,
         extra_tools: Callable[[], list[Tool]] = list,
     ) -> None:
         self.config = config
         self.paths = paths
         self.env = env
         self.store = store
-        self._nursery = nursery
+        self.providers = providers
         self._extra_tools = extra_tools
-        self._providers: dict[str, ProviderClient] = {}
-        self._opening = trio.Lock()
+
+    def with_store(self, store: HistoryStore) -> Runtime:
+        """The same runtime over another history (a tenant's): providers stay shared."""
+        return Runtime(
+            self.config,
+            self.paths,
+            env=self.env,
+            store=store,
+            providers=self.providers,
+            extra_tools=self._extra_tools,
+        )
 
     def tools(self) -> ToolRegistry:
         """A fresh registry per session: sessions may add tools of their own (MCP, later)."""
@@ -57,24 +101,7 @@ class Runtime:
         return registry
 
     async def provider(self, config: ProviderConfig) -> ProviderClient:
-        """The shared client for a provider; the key is checked before anything is sent."""
-        async with self._opening:
-            client = self._providers.get(config.name)
-            if client is None:
-                api_key = resolve_api_key(self.config.path, config, self.env)
-                client = await self._nursery.start(self._hold_provider, config, api_key)
-                self._providers[config.name] = client
-            return client
-
-    async def _hold_provider(
-        self,
-        config: ProviderConfig,
-        api_key: str | None,
-        task_status: trio.TaskStatus[ProviderClient] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        async with open_provider(config, api_key) as client:
-            task_status.started(client)
-            await trio.sleep_forever()
+        return await self.providers.get(config)
 
 
 @asynccontextmanager
@@ -92,6 +119,6 @@ async def open_runtime(
             paths,
             env=env,
             store=store or FileHistoryStore(paths.history_dir),
-            nursery=nursery,
+            providers=ProviderPool(config, env, nursery),
             extra_tools=extra_tools,
         )
