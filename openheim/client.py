@@ -15,11 +15,10 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import attrs
 import trio
 
 from openheim.agent.events import AgentEvent, TurnFinished
-from openheim.concurrency import open_service_nursery
+from openheim.concurrency import Failed, ResultStream, open_service_nursery
 from openheim.config.load import load_config
 from openheim.config.model import Config
 from openheim.config.paths import Paths
@@ -34,11 +33,6 @@ from openheim.tools.base import Tool
 STREAM_BUFFER = 64
 
 __all__ = ["ClientSession", "OpenheimClient"]
-
-
-@attrs.frozen
-class _Failed:
-    error: OpenheimError
 
 
 class OpenheimClient:
@@ -182,16 +176,16 @@ class ClientSession:
         Use as ``async with session.stream(text) as events: async for event in events``.
         A failure is raised from the iteration after the events that preceded it.
         """
-        send, receive = trio.open_memory_channel[AgentEvent | _Failed](STREAM_BUFFER)
+        send, receive = trio.open_memory_channel[AgentEvent | Failed](STREAM_BUFFER)
         async with open_service_nursery() as nursery:
             await nursery.start(self._pump, text, send)
             with receive:
-                yield _Events(receive)
+                yield ResultStream(receive)
 
     async def _pump(
         self,
         text: str,
-        send: trio.MemorySendChannel[AgentEvent | _Failed],
+        send: trio.MemorySendChannel[AgentEvent | Failed],
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         events = self._session.subscribe()
@@ -213,31 +207,14 @@ class ClientSession:
                             await send.send(events.receive_nowait())
                         except trio.WouldBlock:
                             break
-                    await send.send(_Failed(failure))
+                    await send.send(Failed(failure))
 
 
 async def _forward(
     events: trio.MemoryReceiveChannel[AgentEvent],
-    send: trio.MemorySendChannel[AgentEvent | _Failed],
+    send: trio.MemorySendChannel[AgentEvent | Failed],
 ) -> None:
     async for event in events:
         await send.send(event)
         if isinstance(event, TurnFinished):
             return
-
-
-class _Events:
-    def __init__(self, receive: trio.MemoryReceiveChannel[AgentEvent | _Failed]) -> None:
-        self._receive = receive
-
-    def __aiter__(self) -> _Events:
-        return self
-
-    async def __anext__(self) -> AgentEvent:
-        try:
-            item = await self._receive.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-        if isinstance(item, _Failed):
-            raise item.error
-        return item

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
 
+import attrs
 import trio
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -27,3 +31,31 @@ async def open_service_nursery() -> AsyncIterator[trio.Nursery]:
             nursery.cancel_scope.cancel()
     if failure is not None:
         raise failure
+
+
+@attrs.frozen
+class Failed:
+    """Sent down a result channel in place of an item: the producer failed with ``error``."""
+
+    error: Exception
+
+
+class ResultStream(Generic[T]):
+    """Iterates a channel of items and ``Failed`` markers, raising the producer's error where
+    it happened. Producers in another task report failures this way instead of crashing
+    the consumer's nursery with an ``ExceptionGroup``."""
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[T | Failed]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> ResultStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            item = await self._receive.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+        if isinstance(item, Failed):
+            raise item.error
+        return item

@@ -13,12 +13,11 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import attrs
 import httpx
 import tenacity
 import trio
 
-from openheim.concurrency import open_service_nursery
+from openheim.concurrency import Failed, ResultStream, open_service_nursery
 from openheim.config.model import ProviderConfig, ProviderKind
 from openheim.errors import ProviderError
 from openheim.models import Usage
@@ -31,28 +30,8 @@ EVENT_BUFFER = 64
 ERROR_BODY_LIMIT = 64 * 1024
 
 
-@attrs.frozen
-class _Failed:
-    error: ProviderError
-
-
-class ProviderStream:
-    """Events of one request; iteration raises the request's ``ProviderError``, if any."""
-
-    def __init__(self, receive: trio.MemoryReceiveChannel[ProviderEvent | _Failed]) -> None:
-        self._receive = receive
-
-    def __aiter__(self) -> ProviderStream:
-        return self
-
-    async def __anext__(self) -> ProviderEvent:
-        try:
-            item = await self._receive.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-        if isinstance(item, _Failed):
-            raise item.error
-        return item
+#: The events of one request; iteration raises the request's ``ProviderError``, if any.
+ProviderStream = ResultStream[ProviderEvent]
 
 
 def make_dialect(config: ProviderConfig) -> Dialect:
@@ -91,20 +70,20 @@ class ProviderClient:
 
     @asynccontextmanager
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStream]:
-        send, receive = trio.open_memory_channel[ProviderEvent | _Failed](EVENT_BUFFER)
+        send, receive = trio.open_memory_channel[ProviderEvent | Failed](EVENT_BUFFER)
         async with open_service_nursery() as nursery:
             nursery.start_soon(self._produce, request, send)
             with receive:
                 yield ProviderStream(receive)
 
     async def _produce(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
         async with send:
             try:
                 await self._stream_with_retry(request, send)
             except ProviderError as error:
-                await _deliver(send, _Failed(error))
+                await _deliver(send, Failed(error))
             except trio.BrokenResourceError:
                 pass  # the consumer has gone; nothing left to tell
             except Exception as exc:  # a bug must fail this request, not the process
@@ -113,10 +92,10 @@ class ProviderClient:
                     f"unexpected {type(exc).__name__} while streaming: {exc}",
                     provider=self.config.name,
                 )
-                await _deliver(send, _Failed(error))
+                await _deliver(send, Failed(error))
 
     async def _stream_with_retry(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
         attempts = self.config.max_retries + 1
 
@@ -150,7 +129,7 @@ class ProviderClient:
         return min(cap, random.uniform(ceiling / 2, ceiling))
 
     async def _attempt(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
         async with self.limiter.slot():
             try:
@@ -161,7 +140,7 @@ class ProviderClient:
                 raise
 
     async def _stream_once(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | _Failed]
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
         http_request = self.dialect.build_request(request, self._api_key)
         handed_on = False
@@ -196,7 +175,7 @@ class ProviderClient:
         self,
         request: ChatRequest,
         event: ProviderEvent,
-        send: trio.MemorySendChannel[ProviderEvent | _Failed],
+        send: trio.MemorySendChannel[ProviderEvent | Failed],
     ) -> None:
         if isinstance(event, StreamEnd) and event.usage is not None:
             total = self.usage_by_model.get(request.model, Usage())
@@ -229,7 +208,7 @@ def _not_retryable(error: ProviderError) -> ProviderError:
     )
 
 
-async def _deliver(send: trio.MemorySendChannel[ProviderEvent | _Failed], item: _Failed) -> None:
+async def _deliver(send: trio.MemorySendChannel[ProviderEvent | Failed], item: Failed) -> None:
     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
         await send.send(item)
 
