@@ -159,16 +159,10 @@ class _Renderer:
         self._open_line = False
 
     async def render(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
-        async for event in events:
-            self.show(event)
+        await render.show_events(events, self.show)
 
     def drain(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
-        with events:
-            while True:
-                try:
-                    self.show(events.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    return
+        render.drain_events(events, self.show)
 
     def end_answer(self) -> None:
         if self._open_line:

@@ -6,7 +6,17 @@ is shared, so a tool call, a stop reason or a permission question reads the same
 
 from __future__ import annotations
 
-from openheim.agent.events import ProviderRetrying, StopReason, ToolCallFinished, TurnFinished
+from collections.abc import Callable
+
+import trio
+
+from openheim.agent.events import (
+    AgentEvent,
+    ProviderRetrying,
+    StopReason,
+    ToolCallFinished,
+    TurnFinished,
+)
 from openheim.models import ToolCall
 from openheim.permissions import Answer
 
@@ -72,3 +82,25 @@ def stop_note(outcome: TurnFinished, *, resume: str | None = None) -> str | None
             return "note: the provider refused to answer"
         case _:
             return None
+
+
+async def show_events(
+    events: trio.MemoryReceiveChannel[AgentEvent], show: Callable[[AgentEvent], None]
+) -> None:
+    async for event in events:
+        show(event)
+
+
+def drain_events(
+    events: trio.MemoryReceiveChannel[AgentEvent], show: Callable[[AgentEvent], None]
+) -> None:
+    """Show what is still queued, then unsubscribe (closing the channel does that).
+
+    A turn's events are all queued by the time ``Session.prompt`` returns, so after it the
+    face drains instead of waiting."""
+    with events:
+        while True:
+            try:
+                show(events.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return

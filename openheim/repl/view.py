@@ -59,17 +59,10 @@ class ReplView:
         self._spin(THINKING)
 
     async def render(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
-        async for event in events:
-            self.show(event)
+        await render.show_events(events, self.show)
 
     def drain(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
-        """Show what is still queued, then unsubscribe (closing the channel does that)."""
-        with events:
-            while True:
-                try:
-                    self.show(events.receive_nowait())
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    return
+        render.drain_events(events, self.show)
 
     def end_turn(self) -> None:
         self._running.clear()
