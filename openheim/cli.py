@@ -78,14 +78,6 @@ async def cli(
     sys.exit(code)
 
 
-def _not_yet(feature: str, instead: str) -> None:
-    click.echo(
-        f"openheim: {feature} is not available in this version yet; for now use: {instead}",
-        err=True,
-    )
-    sys.exit(2)
-
-
 @cli.command()
 @click.argument("prompt")
 @click.option("-m", "--model", help="A configured model, or PROVIDER/MODEL.")
@@ -159,8 +151,25 @@ async def acp() -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=1217, show_default=True, type=int)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; anything but loopback needs [server] tokens.",
+)
+@click.option(
+    "--port", default=1217, show_default=True, type=click.IntRange(0, 65535), help="0 = any free."
+)
 async def serve(host: str, port: int) -> None:
-    """Serve the multiplexed WebSocket and REST API."""
-    _not_yet("`openheim serve`", 'openheim run "your prompt"')
+    """Serve the multiplexed WebSocket (/ws, /acp) and the REST API (/api/...).
+
+    Runs until SIGINT or SIGTERM, then cancels running turns, saves them and closes every
+    socket with code 1001. Settings live in the [server] section of the config.
+    """
+    from openheim.server.app import run_server
+
+    try:
+        code = await run_server(host, port, os.environ)
+    except OpenheimError as exc:
+        fail(exc)
+    sys.exit(code)

@@ -27,6 +27,14 @@ class SkillError(OpenheimError):
     """A requested skill is unknown or unreadable."""
 
 
+class WorkspaceError(OpenheimError):
+    """A session's working folder lies outside the workspace it is confined to."""
+
+
+class SessionLimitError(OpenheimError):
+    """Opening one more session would exceed the configured limit."""
+
+
 class ProviderError(OpenheimError):
     """An LLM provider failed a request.
 

@@ -75,6 +75,7 @@ from openheim.errors import (
     HistoryError,
     OpenheimError,
     SkillError,
+    WorkspaceError,
 )
 from openheim.models import ToolCall
 from openheim.permissions import Answer
@@ -496,6 +497,10 @@ class AcpDispatcher:
             attached.session.files = attached.files
         return attached
 
+    def session_ids(self) -> list[str]:
+        """The sessions this connection has attached (created, loaded or prompted)."""
+        return list(self._sessions)
+
     def detach(self) -> None:
         """Unsubscribe from every session and stop answering for them."""
         for attached in self._sessions.values():
@@ -552,7 +557,7 @@ class AcpDispatcher:
         options = _session_options(params)
         try:
             session = await self.registry.create(options)
-        except (ConfigError, SkillError) as exc:
+        except (ConfigError, SkillError, WorkspaceError) as exc:
             raise invalid_params(str(exc)) from None
         self._attach(session)
         return {"sessionId": session.id, **self._session_result(session)}
@@ -570,7 +575,7 @@ class AcpDispatcher:
             session = await self.registry.load(session_id, options)
         except ConversationNotFoundError as exc:
             raise RpcError(RESOURCE_NOT_FOUND, str(exc)) from None
-        except (ConfigError, SkillError) as exc:
+        except (ConfigError, SkillError, WorkspaceError) as exc:
             raise invalid_params(str(exc)) from None
         except HistoryError as exc:
             raise RpcError(INTERNAL_ERROR, str(exc), str(exc)) from None
@@ -681,14 +686,18 @@ class AcpDispatcher:
 
     # --- closing -------------------------------------------------------------------------------
 
-    async def finish(self, *, cancel_turns: bool) -> None:
-        """The client is gone or done: cancel what it started, let prompts answer briefly."""
+    async def finish(self, *, cancel_turns: bool, grace: float | None = None) -> None:
+        """The client is gone or done: cancel what it started, let prompts answer briefly.
+
+        ``grace`` (default ``settings.close_grace``) bounds the wait for prompts to answer;
+        0 when nobody is left to read the answers.
+        """
         if cancel_turns:
             for attached in self._sessions.values():
                 attached.cancels += 1
                 attached.session.cancel()
         self._abandon_requests()
-        with trio.move_on_after(self.settings.close_grace):
+        with trio.move_on_after(self.settings.close_grace if grace is None else grace):
             await self._idle.wait()
 
 

@@ -13,10 +13,12 @@ import attrs
 
 from openheim.config.model import (
     Config,
+    DisconnectPolicy,
     McpServerConfig,
     ModelPrice,
     ProviderConfig,
     ProviderKind,
+    ServerConfig,
     ToolsConfig,
 )
 from openheim.errors import ConfigError
@@ -25,6 +27,14 @@ from openheim.permissions import PermissionPolicy, Policy
 T = TypeVar("T")
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TENANT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+_ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")
+#: Shorter tokens are guessable; ``secrets.token_urlsafe(32)`` gives 43 characters.
+MIN_TOKEN_LENGTH = 16
+_TOKEN_FIX = (
+    "use a random token of at least 16 characters, e.g. from "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+)
 
 
 def load_config(path: Path) -> Config:
@@ -172,6 +182,7 @@ class _ConfigReader:
             }
         tools = self._tools(root.table("tools"))
         permissions = self._permissions(root.table("permissions"))
+        server = self._server(root.table("server"))
         root.reject_unknown()
         return Config(
             path=self.path,
@@ -182,6 +193,7 @@ class _ConfigReader:
             mcp_servers=mcp_servers,
             tools=tools,
             permissions=permissions,
+            server=server,
         )
 
     def _permissions(self, table: _Table | None) -> PermissionPolicy:
@@ -334,6 +346,99 @@ class _ConfigReader:
         )
         table.reject_unknown()
         return tools
+
+    def _server(self, table: _Table | None) -> ServerConfig:
+        if table is None:
+            return ServerConfig()
+        policy_text = table.get("on_disconnect", str, DisconnectPolicy.KEEP.value)
+        try:
+            policy = DisconnectPolicy(policy_text)
+        except ValueError:
+            raise table.fail(
+                "on_disconnect", f"is {policy_text!r}", 'use "keep" or "cancel"'
+            ) from None
+        server = ServerConfig(
+            workspace_root=self._path(table, "workspace_root"),
+            tokens=self._tokens(table, "tokens", table.get("tokens", dict, {})),
+            tokens_file=self._path(table, "tokens_file"),
+            disconnect_grace_secs=table.number("disconnect_grace_secs", 300.0, allow_zero=True),
+            slow_client_timeout_secs=table.number("slow_client_timeout_secs", 10.0),
+            on_disconnect=policy,
+            max_sessions_per_tenant=table.integer("max_sessions_per_tenant", 100, minimum=1),  # type: ignore[arg-type]
+            max_turns_per_tenant=table.integer("max_turns_per_tenant", 8, minimum=1),  # type: ignore[arg-type]
+            max_frame_bytes=table.integer("max_frame_bytes", 4 * 1024 * 1024, minimum=1024),  # type: ignore[arg-type]
+            allowed_origins=self._origins(table),
+        )
+        table.reject_unknown()
+        return server
+
+    def _path(self, table: _Table, name: str) -> Path | None:
+        """A path setting; a relative one is taken from the config file's folder."""
+        text = table.get(name, str)
+        if text is None:
+            return None
+        if not text.strip():
+            raise table.fail(name, "is empty", "give a folder path or remove the setting")
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else (self.path.parent / path).absolute()
+
+    def _tokens(self, table: _Table, name: str, value: Mapping[str, Any]) -> dict[str, str]:
+        """``token = "tenant"`` pairs, checked for length and tenant-name syntax."""
+        tokens: dict[str, str] = {}
+        for token, tenant in value.items():
+            if not isinstance(tenant, str):
+                raise table.fail(name, "values must be tenant names (strings)", "quote them")
+            if len(token) < MIN_TOKEN_LENGTH or any(ch.isspace() for ch in token):
+                raise table.fail(name, f"has a token for {tenant!r} that is too weak", _TOKEN_FIX)
+            if not _TENANT_RE.match(tenant):
+                raise table.fail(
+                    name,
+                    f"names tenant {tenant!r}",
+                    "use letters, digits, `_` and `-` only in tenant names",
+                )
+            tokens[token] = tenant
+        return tokens
+
+    @staticmethod
+    def _origins(table: _Table) -> tuple[str, ...]:
+        origins = []
+        for origin in table.strings("allowed_origins"):
+            normal = origin.strip().rstrip("/").lower()
+            if not _ORIGIN_RE.match(normal):
+                raise table.fail(
+                    "allowed_origins",
+                    f"has {origin!r}, which is not an origin",
+                    'write scheme://host[:port] with no path, e.g. "https://app.example.com"',
+                )
+            origins.append(normal)
+        return tuple(origins)
+
+
+def read_tokens(config: Config) -> dict[str, str]:
+    """The server's tokens: ``[server].tokens`` plus the ``[tokens]`` table of ``tokens_file``."""
+    server = config.server
+    tokens = dict(server.tokens)
+    if server.tokens_file is None:
+        return tokens
+    path = server.tokens_file
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{config.path}: `server.tokens_file` names {path}, which does not exist; "
+            "fix: create it with a [tokens] table or remove the setting."
+        ) from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the tokens file: {exc}") from None
+    reader = _ConfigReader(path)
+    root = _Table(reader, "", data)
+    from_file = reader._tokens(root, "tokens", root.get("tokens", dict, {}))
+    root.reject_unknown()
+    for token, tenant in from_file.items():
+        if tokens.get(token, tenant) != tenant:
+            raise reader.error("tokens", "gives a token to two tenants", "use one token each")
+        tokens[token] = tenant
+    return tokens
 
 
 def _api_base_fix(kind: ProviderKind) -> str:

@@ -102,6 +102,34 @@ class ToolsConfig:
     read_limit_bytes: int = 256 * 1024
 
 
+class DisconnectPolicy(enum.StrEnum):
+    """What happens to a client's running turns when its WebSocket drops."""
+
+    KEEP = "keep"
+    CANCEL = "cancel"
+
+
+@attrs.frozen
+class ServerConfig:
+    """``[server]``: what ``openheim serve`` allows, per tenant and per connection.
+
+    ``tokens`` maps a bearer token to a tenant name; ``tokens_file`` is read by ``serve`` at
+    start (a TOML file with a ``[tokens]`` table), so ``run`` never needs it.
+    ``workspace_root`` None means the folder ``serve`` starts in.
+    """
+
+    workspace_root: Path | None = None
+    tokens: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    tokens_file: Path | None = None
+    disconnect_grace_secs: float = 300.0
+    slow_client_timeout_secs: float = 10.0
+    on_disconnect: DisconnectPolicy = DisconnectPolicy.KEEP
+    max_sessions_per_tenant: int = 100
+    max_turns_per_tenant: int = 8
+    max_frame_bytes: int = 4 * 1024 * 1024
+    allowed_origins: tuple[str, ...] = ()
+
+
 @attrs.frozen
 class Config:
     path: Path
@@ -112,3 +140,4 @@ class Config:
     mcp_servers: Mapping[str, McpServerConfig] = attrs.field(factory=dict)
     tools: ToolsConfig = attrs.field(factory=ToolsConfig)
     permissions: PermissionPolicy = attrs.field(factory=PermissionPolicy)
+    server: ServerConfig = attrs.field(factory=ServerConfig)

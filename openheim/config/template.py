@@ -70,6 +70,13 @@ models = ["llama3.2", "qwen2.5-coder"]
 #
 # [mcp_servers.remote-tools]
 # url = "http://localhost:8080/mcp"
+
+# `openheim serve`: without tokens it serves one local user on 127.0.0.1 only.
+# [server]
+# tokens_file = "tokens.toml"   # a [tokens] table: "<token>" = "<tenant>"
+# workspace_root = "/srv/work"  # tenants get <root>/<tenant>; default: where serve starts
+# allowed_origins = ["https://app.example.com"]
+# on_disconnect = "keep"        # or "cancel" running turns when a client drops
 """
 
 

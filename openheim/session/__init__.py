@@ -1,7 +1,14 @@
 """The session engine every face drives: a runtime of shared parts, and one actor per session."""
 
 from openheim.session.actor import Session, SessionOptions
-from openheim.session.registry import SessionRegistry
+from openheim.session.registry import SessionPolicy, SessionRegistry
 from openheim.session.runtime import Runtime, open_runtime
 
-__all__ = ["Runtime", "Session", "SessionOptions", "SessionRegistry", "open_runtime"]
+__all__ = [
+    "Runtime",
+    "Session",
+    "SessionOptions",
+    "SessionPolicy",
+    "SessionRegistry",
+    "open_runtime",
+]

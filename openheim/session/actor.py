@@ -15,12 +15,12 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.agent.events import AgentEvent, TurnFinished
+from openheim.agent.events import AgentEvent, StopReason, TurnFinished
 from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.errors import OpenheimError
-from openheim.models import Conversation, ToolCall
+from openheim.models import Conversation, ToolCall, Usage
 from openheim.permissions import Asker, SessionPermissions
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
@@ -79,6 +79,8 @@ class Session:
         self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
+        #: Cancels the wait for a turn slot (``Runtime.turn_slots``) before the turn starts.
+        self._waiting: trio.CancelScope | None = None
 
     @property
     def id(self) -> str:
@@ -108,6 +110,8 @@ class Session:
 
     def cancel(self) -> None:
         """Cancel the running turn, if any; the session stays usable."""
+        if self._waiting is not None:
+            self._waiting.cancel()
         if self._turn is not None:
             self._turn.cancel()
 
@@ -134,7 +138,7 @@ class Session:
         async with self._inbox:
             async for request in self._inbox:
                 try:
-                    result: TurnFinished | OpenheimError = await self._run_turn(request.text)
+                    result: TurnFinished | OpenheimError = await self._run_limited(request.text)
                 except OpenheimError as error:
                     result = error
                 except Exception as exc:  # a bug fails this prompt, not the process
@@ -145,6 +149,22 @@ class Session:
                 request.reply.close()
         for subscriber in self._subscribers:
             subscriber.close()
+
+    async def _run_limited(self, text: str) -> TurnFinished:
+        """Run the turn once a slot is free; a cancel while waiting means it never starts."""
+        slots = self.runtime.turn_slots
+        if slots is None:
+            return await self._run_turn(text)
+        with trio.CancelScope() as waiting:
+            self._waiting = waiting
+            await slots.acquire()
+        self._waiting = None
+        if waiting.cancelled_caught:
+            return TurnFinished(StopReason.CANCELLED, Usage(), 0)
+        try:
+            return await self._run_turn(text)
+        finally:
+            slots.release()
 
     async def _run_turn(self, text: str) -> TurnFinished:
         choice = self.choice

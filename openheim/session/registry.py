@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import attrs
 import trio
 
 from openheim.concurrency import open_service_nursery
 from openheim.config.resolve import ModelChoice, resolve_model
-from openheim.errors import ConfigError
+from openheim.errors import ConfigError, SessionLimitError, WorkspaceError
 from openheim.models import Conversation
 from openheim.session.actor import Session, SessionOptions, load_session_skills
 from openheim.session.runtime import Runtime
@@ -19,17 +20,43 @@ from openheim.skills import Skill
 from openheim.store.base import ConversationMeta
 
 
+@attrs.frozen
+class SessionPolicy:
+    """Limits a registry enforces when a session starts (the server gives one per tenant)."""
+
+    #: Live sessions at most; a new or resumed one beyond it is refused.
+    max_sessions: int | None = None
+    #: Sessions' working folders must lie inside this folder.
+    workspace: Path | None = None
+
+    def admit(self, cwd: Path, live: int) -> None:
+        if self.workspace is not None:
+            root = self.workspace.resolve()
+            if not cwd.resolve().is_relative_to(root):
+                raise WorkspaceError(f"cwd {cwd} is outside this workspace ({root})")
+        if self.max_sessions is not None and live >= self.max_sessions:
+            raise SessionLimitError(
+                f"too many open sessions (limit {self.max_sessions}); "
+                "close one or wait for idle ones to expire"
+            )
+
+
 class SessionRegistry:
-    def __init__(self, runtime: Runtime, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, runtime: Runtime, nursery: trio.Nursery, policy: SessionPolicy | None = None
+    ) -> None:
         self.runtime = runtime
+        self.policy = policy or SessionPolicy()
         self._nursery = nursery
         self._live: dict[str, Session] = {}
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, runtime: Runtime) -> AsyncIterator[SessionRegistry]:
+    async def open(
+        cls, runtime: Runtime, policy: SessionPolicy | None = None
+    ) -> AsyncIterator[SessionRegistry]:
         async with open_service_nursery() as nursery:
-            registry = cls(runtime, nursery)
+            registry = cls(runtime, nursery, policy)
             try:
                 yield registry
             finally:
@@ -37,6 +64,7 @@ class SessionRegistry:
 
     async def create(self, options: SessionOptions) -> Session:
         """A new conversation; unknown model or skill names raise before anything starts."""
+        self.policy.admit(options.cwd, len(self._live))
         choice = resolve_model(self.runtime.config, options.model)
         skills = load_session_skills(self.runtime, options.skills or ())
         conversation = Conversation(id=str(uuid.uuid4()), cwd=str(options.cwd))
@@ -52,6 +80,10 @@ class SessionRegistry:
         if live is not None:
             return live
         conversation = await self.runtime.store.load(conversation_id)
+        live = self._live.get(conversation_id)  # loaded meanwhile by another request
+        if live is not None:
+            return live
+        self.policy.admit(options.cwd, len(self._live))
         if options.model or conversation.provider is None:
             choice = resolve_model(self.runtime.config, options.model)
         else:
@@ -71,6 +103,10 @@ class SessionRegistry:
 
     def get(self, conversation_id: str) -> Session | None:
         return self._live.get(conversation_id)
+
+    def __len__(self) -> int:
+        """How many sessions are live."""
+        return len(self._live)
 
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await self.runtime.store.list(limit)

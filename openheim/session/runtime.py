@@ -67,15 +67,21 @@ class Runtime:
         store: HistoryStore,
         providers: ProviderPool,
         extra_tools: Callable[[], list[Tool]] = list,
+        turn_slots: trio.Semaphore | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
         self.env = env
         self.store = store
         self.providers = providers
+        #: When set, a turn holds one of these while it runs: the cap on concurrent turns of
+        #: every session on this runtime (a server tenant's limit).
+        self.turn_slots = turn_slots
         self._extra_tools = extra_tools
 
-    def with_store(self, store: HistoryStore) -> Runtime:
+    def with_store(
+        self, store: HistoryStore, *, turn_slots: trio.Semaphore | None = None
+    ) -> Runtime:
         """The same runtime over another history (a tenant's): providers stay shared."""
         return Runtime(
             self.config,
@@ -84,6 +90,7 @@ class Runtime:
             store=store,
             providers=self.providers,
             extra_tools=self._extra_tools,
+            turn_slots=turn_slots,
         )
 
     def tools(self) -> ToolRegistry:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, TypeAlias, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
 
 import attrs
 
 from openheim.models import Usage
+
+if TYPE_CHECKING:
+    from openheim.testing.wire import RecordedRequest
 
 DEFAULT_USAGE = Usage(input_tokens=10, output_tokens=5)
 
@@ -185,6 +188,11 @@ class Script:
     def remaining(self) -> int:
         """How many responses are left before the script is exhausted (repeat: this round)."""
         return len(self._responses) - self._position
+
+    def respond_to(self, request: RecordedRequest) -> Response | None:
+        """The response the server sends to ``request``: the next one, unless a subclass
+        looks at the request (to answer many concurrent conversations consistently)."""
+        return self.next_response()
 
     def next_response(self) -> Response | None:
         """Take the next response; ``None`` when the script is exhausted."""

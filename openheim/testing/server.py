@@ -119,7 +119,7 @@ class FakeLLMApp:
         problem = parse_error or dialect.check(request)
         if problem is not None:
             return await _send_plain(send, dialect.error(400, problem))
-        response = self.script.next_response()
+        response = self.script.respond_to(request)
         if response is None:
             return await _send_plain(send, dialect.error(500, "fake LLM script exhausted"))
         if isinstance(response, HttpError):

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import trio
@@ -234,11 +235,17 @@ max_tokens = 77
     assert body["max_tokens"] == 77 and "max_completion_tokens" not in body
 
 
-async def test_faces_not_built_yet_say_so(home: Home) -> None:
-    for args in (["serve"],):
-        result = await home.run(*args)
-        assert result.returncode == 2
-        assert "not available in this version yet" in result.stderr
+async def test_help_and_run_never_load_the_web_stack(home: Home) -> None:
+    code = (
+        "import sys, openheim.cli, openheim.headless; "
+        "print(sorted(m for m in sys.modules if m.startswith(('quart', 'hypercorn', "
+        "'openheim.server'))))"
+    )
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [sys.executable, "-c", code], capture_stdout=True, env=home.env()
+        )
+    assert done.stdout.decode().strip() == "[]"
 
 
 async def test_init_writes_config_once(home: Home, tmp_path: Path) -> None:

@@ -1,0 +1,233 @@
+"""``openheim serve``: the REST app and the WebSocket faces on hypercorn's trio worker.
+
+``open_server`` runs a server for the body of an ``async with`` (tests start it in-process on
+port 0); ``run_server`` is the CLI command: it serves until SIGINT or SIGTERM.
+
+Shutdown, in order: the listeners close (no new connections), every WebSocket connection
+cancels its running turns, answers its prompts ``cancelled``, flushes and closes with 1001
+(bounded by ``DRAIN_TIMEOUT``), hypercorn closes what is left, and last the tenants' sessions
+close; every turn's history is saved, settled (each tool call answered), on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import trio
+from hypercorn.config import Config as HypercornConfig
+
+from openheim.acp.dispatcher import AcpSettings
+from openheim.config.load import read_tokens
+from openheim.config.model import Config
+from openheim.config.paths import Paths
+from openheim.errors import ConfigError, OpenheimError
+from openheim.server.auth import (
+    CLOSE_UNAUTHORIZED,
+    Access,
+    bearer_token,
+    is_loopback_host,
+    query_token,
+    refusal,
+)
+from openheim.server.rest import create_rest_app
+from openheim.server.tenants import Tenants
+from openheim.server.worker import worker_serve
+from openheim.server.ws import (
+    AsgiWebSocket,
+    Connection,
+    ConnectionSettings,
+    acp_connection_header,
+)
+from openheim.session import open_runtime
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 1217
+#: How long shutdown waits for WebSocket connections to settle their turns and close.
+DRAIN_TIMEOUT = 5.0
+#: WebSocket messages hypercorn queues for the app per connection (each up to a frame).
+APP_QUEUE = 4
+
+
+@attrs.define(eq=False)
+class ServerState:
+    """What the faces share: immutable config and access rules, the tenants, live sockets."""
+
+    config: Config
+    access: Access
+    tenants: Tenants
+    connection_settings: ConnectionSettings
+    connections: set[Connection] = attrs.field(factory=set)
+    closing: bool = False
+
+    async def drain(self) -> None:
+        """Close every WebSocket with 1001 after its turns are cancelled and answered."""
+        self.closing = True
+        open_now = list(self.connections)
+        for connection in open_now:
+            connection.shut_down()
+        with trio.move_on_after(DRAIN_TIMEOUT):
+            for connection in open_now:
+                await connection.done.wait()
+
+
+class OpenheimApp:
+    """The ASGI app: WebSockets here, everything else to the REST app."""
+
+    def __init__(self, state: ServerState, rest: Any) -> None:
+        self.state = state
+        self.rest = rest
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            await serve_websocket(self.state, scope, AsgiWebSocket(receive, send))
+        else:
+            await self.rest(scope, receive, send)
+
+
+def _headers(scope: Mapping[str, Any]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+
+
+async def serve_websocket(state: ServerState, scope: Mapping[str, Any], ws: AsgiWebSocket) -> None:
+    if not await ws.wait_connect():
+        return
+    path = scope["path"]
+    if path not in ("/ws", "/acp"):
+        await ws.reject(404, {"error": "not found", "code": "not_found"})
+        return
+    headers = _headers(scope)
+    why = refusal(state.access, origin=headers.get("origin"), host=headers.get("host"))
+    if why is not None:
+        await ws.reject(403, {"error": why, "code": "forbidden"})
+        return
+    if state.closing:
+        await ws.reject(503, {"error": "the server is shutting down", "code": "shutting_down"})
+        return
+    token = bearer_token(headers.get("authorization")) or query_token(scope["query_string"])
+    tenant_name = state.access.tenant_for(token)
+    await ws.accept([acp_connection_header()] if path == "/acp" else [])
+    if tenant_name is None:
+        await ws.close(CLOSE_UNAUTHORIZED, "unauthorized: pass a valid token")
+        return
+    tenant = await state.tenants.get(tenant_name)
+    connection = Connection(ws, tenant, state.connection_settings, multiplexed=path == "/ws")
+    state.connections.add(connection)
+    try:
+        await connection.run()
+    finally:
+        state.connections.discard(connection)
+
+
+def check_bind(host: str, access: Access, config: Config) -> None:
+    """Without tokens anyone who reaches the port could run commands: loopback only."""
+    if access.open and not is_loopback_host(host):
+        raise ConfigError(
+            f"refusing to serve on {host} without tokens (anyone who can reach it could run "
+            f"commands as you): add [server] tokens or tokens_file to {config.path}, "
+            "or bind --host 127.0.0.1"
+        )
+
+
+def hypercorn_config(host: str, port: int, config: Config) -> HypercornConfig:
+    settings = HypercornConfig()
+    settings.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    settings.accesslog = None
+    settings.errorlog = logging.getLogger("openheim.server.http")
+    settings.graceful_timeout = 2.0
+    settings.include_server_header = False
+    settings.websocket_max_message_size = config.server.max_frame_bytes
+    settings.max_app_queue_size = APP_QUEUE
+    return settings
+
+
+@attrs.frozen
+class RunningServer:
+    url: str
+    state: ServerState
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+
+@asynccontextmanager
+async def open_server(
+    config: Config,
+    paths: Paths,
+    *,
+    env: Mapping[str, str],
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    workspace_root: Path | None = None,
+) -> AsyncIterator[RunningServer]:
+    """Serve for the body of the ``async with``; raises ``OpenheimError`` before binding when
+    the config does not allow it, and when the address cannot be bound."""
+    server = config.server
+    access = Access(read_tokens(config), frozenset(server.allowed_origins))
+    check_bind(host, access, config)
+    chosen = workspace_root or server.workspace_root or Path.cwd()
+    root = await trio.Path(chosen).resolve()
+    if not await root.is_dir():
+        raise ConfigError(f"{config.path}: `server.workspace_root` {root} is not a folder")
+    settings = ConnectionSettings(
+        acp=AcpSettings.from_env(env),
+        slow_client_timeout=server.slow_client_timeout_secs,
+        on_disconnect=server.on_disconnect,
+    )
+    stop = trio.Event()
+    failure: BaseException | None = None
+    async with (
+        open_runtime(config, paths, env=env) as runtime,
+        Tenants.open(runtime, server, Path(root), local=access.open) as tenants,
+    ):
+        state = ServerState(config, access, tenants, settings)
+        app = OpenheimApp(state, create_rest_app(state))
+        serve = partial(
+            worker_serve,
+            app,
+            hypercorn_config(host, port, config),
+            stall_timeout=server.slow_client_timeout_secs,
+            shutdown_trigger=stop.wait,
+            drain=state.drain,
+        )
+        async with trio.open_nursery() as nursery:
+            try:
+                binds: list[str] = await nursery.start(serve)
+            except OSError as exc:
+                message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+                raise OpenheimError(message) from None
+            try:
+                yield RunningServer(binds[0], state)
+            except BaseException as exc:  # leaves as itself, not in the nursery's group
+                failure = exc
+            finally:
+                stop.set()
+    if failure is not None:
+        raise failure
+
+
+async def run_server(host: str, port: int, env: Mapping[str, str]) -> int:
+    """The ``openheim serve`` command: serve until SIGINT or SIGTERM, then shut down cleanly."""
+    import signal
+
+    from openheim.acp.stdio import configure_logging
+    from openheim.config.load import load_config
+
+    configure_logging(env)
+    paths = Paths.from_env(env)
+    config = load_config(paths.config_file)
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with open_server(config, paths, env=env, host=host, port=port) as server:
+            print(f"openheim serving on {server.url}", file=sys.stderr, flush=True)
+            async for signum in signals:
+                log.warning("%s: shutting down", signal.Signals(signum).name)
+                break
+    return 0

@@ -1,0 +1,311 @@
+"""REST routes (quart-trio): read-only JSON views of config, tools, skills, MCP and sessions.
+
+openheim 0.1's routes and shapes, with these differences (all compatible for its clients):
+
+- Every route but ``/healthz`` is per tenant and needs a token when tokens are configured
+  (401 ``{"error", "code": "unauthorized"}``). Errors are ``{"error": "<message>", "code":
+  "<machine code>"}``: openheim's ``error`` strings are kept, ``code`` is added.
+- ``/api/config`` is an explicit allow-list: no ``api_key`` ever, provider ``api_base`` and MCP
+  ``url`` without userinfo and with query values redacted (``api-version`` excepted), MCP
+  ``env`` values as ``"<redacted>"``, MCP ``headers`` as names only, and MCP ``args`` redacted
+  where they look secret (the value after a ``--token``/``--api-key``-like flag,
+  ``--flag=value`` and ``NAME=value`` with such a name, URL credentials, strings shaped like
+  keys). That is a heuristic: secrets belong in ``env``, which is always redacted.
+- ``/api/sessions`` stays a JSON array, newest first, paginated by ``?limit=`` (default 100,
+  at most 1000) and ``?offset=``; a ``Link: <...>; rel="next"`` header says there is more.
+- CORS headers go only to allowed origins (``auth``), never ``*``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import trio
+from quart import Response, g, request
+from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
+
+from openheim.acp import schema
+from openheim.config.model import Config, McpServerConfig, ProviderConfig
+from openheim.errors import ConversationNotFoundError, HistoryError
+from openheim.server.auth import bearer_token, refusal
+from openheim.skills import installed_skills
+from openheim.store import codec
+
+if TYPE_CHECKING:
+    from openheim.server.app import ServerState
+
+REDACTED = "<redacted>"
+DEFAULT_PAGE = 100
+MAX_PAGE = 1000
+MCP_NOT_CONNECTED = "not connected yet (MCP arrives in a later release)"
+#: Query parameters whose values are shown: they select an API version, never a secret.
+_SAFE_QUERY = frozenset({"api-version", "api_version", "version", "alt"})
+_SECRET_NAME = re.compile(
+    r"key|token|secret|passw|pwd|auth|credential|bearer|cookie|signature|private", re.I
+)
+_KNOWN_KEY = re.compile(
+    r"^(sk|pk|rk|ghp|gho|ghs|ghu|ghr|github_pat|glpat|xox[abprs]|AIza|ya29|hf|eyJ)[-_A-Za-z0-9.]{12,}$"
+)
+_LONG_TOKEN = re.compile(r"^[A-Za-z0-9+_=.-]{32,}$")
+_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+# --- redaction core --------------------------------------------------------------------------
+
+
+def strip_url_credentials(url: str) -> str:
+    """The URL without userinfo or fragment; query values redacted unless known harmless."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    if not parts.scheme or not parts.netloc:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    pairs = []
+    for piece in parts.query.split("&") if parts.query else ():
+        name, eq, _ = piece.partition("=")
+        pairs.append(piece if name.lower() in _SAFE_QUERY or not eq else f"{name}={REDACTED}")
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), ""))
+
+
+def _looks_like_key(value: str) -> bool:
+    if _KNOWN_KEY.match(value):
+        return True
+    return bool(
+        _LONG_TOKEN.match(value)
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+    )
+
+
+def _redact_value(value: str) -> str:
+    name, eq, _ = value.partition("=")
+    if eq and _ENV_ASSIGNMENT.match(name) and _SECRET_NAME.search(name):
+        return f"{name}={REDACTED}"
+    if "://" in value:
+        return strip_url_credentials(value)
+    return REDACTED if _looks_like_key(value) else value
+
+
+def redact_args(args: tuple[str, ...] | list[str]) -> list[str]:
+    """Command-line arguments with anything that looks secret replaced (see module doc)."""
+    redacted: list[str] = []
+    hide_next = False
+    for arg in args:
+        if hide_next:
+            redacted.append(REDACTED)
+            hide_next = False
+        elif arg.startswith("-") and len(arg) > 1:
+            flag, eq, value = arg.partition("=")
+            if _SECRET_NAME.search(flag):
+                redacted.append(f"{flag}={REDACTED}" if eq else arg)
+                hide_next = not eq
+            else:
+                redacted.append(f"{flag}={_redact_value(value)}" if eq else arg)
+        else:
+            redacted.append(_redact_value(arg))
+    return redacted
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def _public_provider(provider: ProviderConfig) -> dict[str, Any]:
+    return {
+        "kind": provider.kind.value,
+        "api_base": strip_url_credentials(provider.api_base),
+        "default_model": provider.default_model,
+        "models": list(provider.models),
+        "env_var": provider.env_var,
+        "timeout_secs": _number(provider.timeout_secs),
+        "max_tokens": provider.max_tokens,
+    }
+
+
+def _public_mcp(server: McpServerConfig) -> dict[str, Any]:
+    return {
+        "transport": server.transport,
+        "command": server.command,
+        "args": redact_args(server.args),
+        "env": {name: REDACTED for name in server.env},
+        "url": strip_url_credentials(server.url) if server.url else None,
+        "headers": sorted(server.headers),
+        "enabled": server.enabled,
+    }
+
+
+def public_config(config: Config) -> dict[str, Any]:
+    """``GET /api/config``: built field by field, so a new secret field never leaks by default."""
+    return {
+        "default_provider": config.default_provider,
+        "max_iterations": config.max_iterations,
+        "providers": {
+            name: _public_provider(config.providers[name]) for name in sorted(config.providers)
+        },
+        "mcp_servers": {
+            name: _public_mcp(config.mcp_servers[name]) for name in sorted(config.mcp_servers)
+        },
+    }
+
+
+def mcp_status(config: Config) -> list[dict[str, Any]]:
+    """``GET /api/mcp-servers``: configured servers; none is connected before MCP lands."""
+    statuses = []
+    for name in sorted(config.mcp_servers):
+        server = config.mcp_servers[name]
+        status: dict[str, Any] = {"name": name, "transport": server.transport}
+        if server.command:
+            status["command"] = server.command
+        if server.url:
+            status["url"] = strip_url_credentials(server.url)
+        error = MCP_NOT_CONNECTED if server.enabled else "disabled in the config"
+        status.update(connected=False, tool_count=0, error=error)
+        statuses.append(status)
+    return statuses
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, headers=headers, mimetype="application/json")
+
+
+def error_response(status: int, message: str, code: str) -> Response:
+    return json_response({"error": message, "code": code}, status)
+
+
+def _page_argument(name: str, default: int, maximum: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= maximum or (name == "limit" and value == 0):
+        lowest = 1 if name == "limit" else 0
+        raise _BadQuery(f"{name} must be an integer from {lowest} to {maximum}")
+    return value
+
+
+class _BadQuery(Exception):
+    pass
+
+
+def create_rest_app(state: ServerState) -> QuartTrio:
+    """The REST app over a ``ServerState`` (config, access rules, tenants)."""
+    app = QuartTrio("openheim.server")
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    config: Config = state.config
+
+    @app.before_request
+    async def gate() -> Response | None:
+        if request.path == "/healthz":
+            return None
+        origin = request.headers.get("Origin")
+        why = refusal(state.access, origin=origin, host=request.headers.get("Host"))
+        if why is not None:
+            return error_response(403, why, "forbidden")
+        if request.method == "OPTIONS":
+            return Response("", status=204)
+        tenant = state.access.tenant_for(bearer_token(request.headers.get("Authorization")))
+        if tenant is None:
+            response = error_response(
+                401, "missing or unknown token: send Authorization: Bearer <token>", "unauthorized"
+            )
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        g.tenant = await state.tenants.get(tenant)
+        return None
+
+    @app.after_request
+    async def cors(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin is not None and state.access.origin_allowed(origin):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "Link"
+            response.headers["Vary"] = "Origin"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+                response.headers["Access-Control-Allow-Headers"] = "Authorization"
+                response.headers["Access-Control-Max-Age"] = "600"
+        return response
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = re.sub(r"\W+", "_", (error.name or "error").lower()).strip("_")
+        return error_response(status, (error.name or "error").lower(), code)
+
+    @app.errorhandler(_BadQuery)
+    async def bad_query(error: _BadQuery) -> Response:
+        return error_response(400, str(error), "invalid_query")
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        return json_response({"status": "ok"})
+
+    @app.get("/api/config")
+    async def get_config() -> Response:
+        return json_response(public_config(config))
+
+    @app.get("/api/models")
+    async def get_models() -> Response:
+        return json_response(schema.models_meta(config))
+
+    @app.get("/api/skills")
+    async def get_skills() -> Response:
+        skills_dir = g.tenant.runtime.paths.skills_dir
+        return json_response(await trio.to_thread.run_sync(installed_skills, skills_dir))
+
+    @app.get("/api/tools")
+    async def get_tools() -> Response:
+        return json_response(schema.tool_definitions(g.tenant.runtime.tools().definitions()))
+
+    @app.get("/api/mcp-servers")
+    async def get_mcp_servers() -> Response:
+        return json_response(mcp_status(config))
+
+    @app.get("/api/sessions")
+    async def list_sessions() -> Response:
+        limit = _page_argument("limit", DEFAULT_PAGE, MAX_PAGE)
+        offset = _page_argument("offset", 0, 2**31)
+        try:
+            metas = await g.tenant.registry.list(offset + limit + 1)
+        except HistoryError:
+            return error_response(500, "failed to load conversations", "history_error")
+        page = [codec.converter.unstructure(meta) for meta in metas[offset : offset + limit]]
+        headers = {}
+        if len(metas) > offset + limit:
+            headers["Link"] = f'</api/sessions?limit={limit}&offset={offset + limit}>; rel="next"'
+        return json_response(page, headers=headers)
+
+    @app.get("/api/sessions/<session_id>")
+    async def get_session(session_id: str) -> Response:
+        try:
+            session_id = str(uuid.UUID(session_id))
+        except ValueError:
+            return error_response(400, "invalid session id", "invalid_session_id")
+        tenant = g.tenant
+        live = tenant.registry.get(session_id)
+        try:
+            conversation = (
+                live.conversation if live else await tenant.runtime.store.load(session_id)
+            )
+        except ConversationNotFoundError:
+            return error_response(404, "session not found", "session_not_found")
+        except HistoryError:
+            return error_response(500, "failed to load session", "history_error")
+        document = codec.to_document(conversation)
+        return json_response({"meta": document["meta"], "messages": document["messages"]})
+
+    return app

@@ -1,0 +1,305 @@
+"""WebSocket faces: ``/ws`` (agent + fs multiplexed, openheim's protocol) and ``/acp`` (bare ACP).
+
+Every ``/ws`` text frame is ``{"channel": "agent"|"fs", "data": ...}`` both ways. A frame we
+cannot route (bad JSON, not an object, no or unknown ``channel``, no ``data``) is answered on
+``fs`` with ``{"type": "error", "message": "Invalid payload: ..."}`` and the connection stays
+open. Binary frames are ignored. ``/acp`` carries one JSON-RPC message per text frame and
+answers the upgrade with an ``Acp-Connection-Id`` header (the ACP WebSocket transport).
+
+One ``Connection`` actor per socket supervises, in one nursery: the reader (this task), the
+single writer fed by a bounded channel, the ACP dispatcher's tasks and the fs channel (fed by
+its own bounded channel, so slow file work never stalls the reader).
+
+Close codes:
+
+- **1001** server shutdown: running turns are cancelled and their prompts answered first.
+- **1009** a frame over ``max_frame_bytes`` (sent by the WebSocket layer, which never buffers
+  more than that).
+- **4401** no or unknown token (the upgrade is accepted, then closed, so browsers can see
+  the code).
+- **4408** slow client: the outbound queue stayed full for ``slow_client_timeout_secs``. The
+  close frame is best effort: a client that reads nothing sees the TCP connection drop
+  instead (``worker.StallGuard``).
+
+Sessions stay alive when the socket drops (a running turn goes on, or is cancelled with
+``on_disconnect = "cancel"``) for ``disconnect_grace_secs``; see ``tenants``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+import attrs
+import trio
+
+from openheim.acp.codec import Message, encode_text, parse_message, parse_text, to_json
+from openheim.acp.dispatcher import AcpDispatcher, AcpSettings
+from openheim.config.model import DisconnectPolicy
+from openheim.server.fs import FsChannel, frame_error, greeting
+from openheim.server.tenants import Tenant
+
+log = logging.getLogger(__name__)
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_SLOW_CLIENT = 4408
+
+#: Frames waiting for the writer; a client that lets it fill for the slow-client timeout is cut.
+OUTBOUND_FRAMES = 128
+#: fs requests waiting for the fs channel; when full the reader waits (backpressure).
+FS_REQUESTS = 16
+#: On shutdown, how long queued frames (the prompts' ``cancelled`` answers) may take to flush.
+FLUSH_GRACE = 2.0
+
+CHANNELS = ("agent", "fs")
+
+
+# --- the envelope core ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Envelope:
+    channel: str
+    data: Any
+
+
+@attrs.frozen
+class FrameError:
+    """Why a frame cannot be routed; sent back as ``frame_error(message)``."""
+
+    message: str
+
+
+def _kind(value: Any) -> str:
+    return (
+        "null"
+        if value is None
+        else {list: "an array", str: "a string"}.get(type(value), f"a {type(value).__name__}")
+    )
+
+
+def parse_envelope(text: str) -> Envelope | FrameError:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return FrameError(f"{exc.msg} at line {exc.lineno} column {exc.colno}")
+    except RecursionError:
+        return FrameError("nested too deeply")
+    if not isinstance(value, dict):
+        return FrameError(f"expected a JSON object, got {_kind(value)}")
+    if "channel" not in value:
+        return FrameError("missing field `channel`")
+    channel = value["channel"]
+    if channel not in CHANNELS:
+        return FrameError(f"unknown channel {json.dumps(channel)}, expected `agent` or `fs`")
+    if "data" not in value:
+        return FrameError("missing field `data`")
+    return Envelope(channel, value["data"])
+
+
+def envelope_text(channel: str, data: Any) -> str:
+    return json.dumps({"channel": channel, "data": data}, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- ASGI, named -----------------------------------------------------------------------------
+
+
+class AsgiWebSocket:
+    """The ASGI WebSocket calls with names, for one connection."""
+
+    def __init__(
+        self,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        self._receive = receive
+        self._send = send
+
+    async def wait_connect(self) -> bool:
+        return (await self._receive())["type"] == "websocket.connect"
+
+    async def reject(self, status: int, body: dict[str, Any]) -> None:
+        """Answer the upgrade with a plain HTTP response instead of a WebSocket."""
+        data = json.dumps(body).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data))]
+        await self._send(
+            {"type": "websocket.http.response.start", "status": status, "headers": headers}
+        )
+        await self._send({"type": "websocket.http.response.body", "body": data})
+
+    async def accept(self, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+        await self._send({"type": "websocket.accept", "headers": list(headers)})
+
+    async def receive_text(self) -> str | None:
+        """The next text frame; None once the client is gone. Binary frames are skipped."""
+        while True:
+            event = await self._receive()
+            if event["type"] == "websocket.disconnect":
+                return None
+            if event["type"] == "websocket.receive" and event.get("text") is not None:
+                return event["text"]
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str = "") -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+def acp_connection_header() -> tuple[bytes, bytes]:
+    return (b"acp-connection-id", str(uuid.uuid4()).encode())
+
+
+# --- the connection actor --------------------------------------------------------------------
+
+
+@attrs.frozen
+class ConnectionSettings:
+    acp: AcpSettings
+    slow_client_timeout: float
+    on_disconnect: DisconnectPolicy
+
+
+class Connection:
+    """One client's socket: reader, single writer, ACP dispatcher and (``/ws``) fs channel."""
+
+    def __init__(
+        self,
+        socket: AsgiWebSocket,
+        tenant: Tenant,
+        settings: ConnectionSettings,
+        *,
+        multiplexed: bool,
+    ) -> None:
+        self.tenant = tenant
+        self.done = trio.Event()
+        self._socket = socket
+        self._settings = settings
+        self._multiplexed = multiplexed
+        self._reading = trio.CancelScope()
+        self._close_code: int | None = None
+        self._slow = False
+        self._outbound: trio.MemorySendChannel[str] | None = None
+
+    def shut_down(self) -> None:
+        """Server shutdown: stop reading, cancel turns, answer prompts, close with 1001."""
+        self._end(CLOSE_GOING_AWAY)
+
+    def _end(self, code: int) -> None:
+        if self._close_code is None:
+            self._close_code = code
+        self._reading.cancel()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.done.set()
+
+    async def _run(self) -> None:
+        outbound, frames = trio.open_memory_channel[str](OUTBOUND_FRAMES)
+        self._outbound = outbound
+        written = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write, frames, written)
+            send = self._send_agent if self._multiplexed else self._send_acp
+            dispatcher = AcpDispatcher(self.tenant.registry, send, nursery, self._settings.acp)
+            fs_requests: trio.MemorySendChannel[Any] | None = None
+            if self._multiplexed:
+                fs = FsChannel(self.tenant.root, self._send_fs, nursery)
+                fs_requests, fs_inbox = trio.open_memory_channel[Any](FS_REQUESTS)
+                nursery.start_soon(fs.serve, fs_inbox)
+            self.tenant.holders.add(dispatcher)
+            try:
+                if self._multiplexed:
+                    await self._send_fs(greeting())
+                with self._reading:
+                    await self._read(dispatcher, fs_requests)
+                if fs_requests is not None:
+                    fs_requests.close()
+                await self._close(dispatcher, written)
+            finally:
+                self.tenant.holders.discard(dispatcher)
+                session_ids = dispatcher.session_ids()
+                dispatcher.detach()
+                self.tenant.release(session_ids)
+                nursery.cancel_scope.cancel()
+
+    async def _read(
+        self, dispatcher: AcpDispatcher, fs_requests: trio.MemorySendChannel[Any] | None
+    ) -> None:
+        while (text := await self._socket.receive_text()) is not None:
+            if fs_requests is None:
+                await dispatcher.receive(parse_text(text))
+                continue
+            match parse_envelope(text):
+                case FrameError(message):
+                    await self._send_fs(frame_error(message))
+                case Envelope("agent", data):
+                    await dispatcher.receive(parse_message(data))
+                case Envelope(_, data):
+                    await fs_requests.send(data)
+
+    async def _close(self, dispatcher: AcpDispatcher, written: trio.Event) -> None:
+        """After reading ended: settle the turns, then close the socket if it is still there."""
+        code = self._close_code
+        if code == CLOSE_GOING_AWAY:
+            await dispatcher.finish(cancel_turns=True)
+            assert self._outbound is not None
+            self._outbound.close()  # the writer sends what is queued, then ends
+            with trio.move_on_after(FLUSH_GRACE):
+                await written.wait()
+            await self._socket.close(code, "server shutting down")
+            return
+        cancel = self._settings.on_disconnect is DisconnectPolicy.CANCEL
+        await dispatcher.finish(cancel_turns=cancel, grace=0)
+        if code is not None:
+            await self._socket.close(code, "client too slow: it stopped reading")
+
+    # --- output: one writer, one bounded queue ---------------------------------------------
+
+    async def _write(self, frames: trio.MemoryReceiveChannel[str], written: trio.Event) -> None:
+        try:
+            async with frames:
+                async for text in frames:
+                    await self._socket.send_text(text)
+        finally:
+            written.set()
+
+    async def _enqueue(self, text: str) -> None:
+        """Queue a frame; a queue that stays full for the slow-client timeout ends the
+        connection (the frame and any later ones are dropped: nobody is reading them)."""
+        if self._slow or self._outbound is None:
+            return
+        try:
+            self._outbound.send_nowait(text)
+            return
+        except trio.WouldBlock:
+            pass
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            return
+        with trio.move_on_after(self._settings.slow_client_timeout) as waiting:
+            try:
+                await self._outbound.send(text)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                return
+        if waiting.cancelled_caught and not self._slow:
+            log.warning(
+                "tenant %s: a client read nothing for %g s: disconnecting it",
+                self.tenant.name,
+                self._settings.slow_client_timeout,
+            )
+            self._slow = True
+            self._end(CLOSE_SLOW_CLIENT)
+
+    async def _send_agent(self, message: Message) -> None:
+        await self._enqueue(envelope_text("agent", to_json(message)))
+
+    async def _send_acp(self, message: Message) -> None:
+        await self._enqueue(encode_text(message))
+
+    async def _send_fs(self, data: dict[str, Any]) -> None:
+        await self._enqueue(envelope_text("fs", data))
