@@ -77,7 +77,7 @@ class ProviderConfig:
 
 @attrs.frozen
 class McpServerConfig:
-    """Parsed and validated now; the MCP client that uses it arrives in a later step."""
+    """One ``[mcp_servers.NAME]``: run by an actor in ``openheim.mcp``, tools as NAME__TOOL."""
 
     name: str
     command: str | None = None

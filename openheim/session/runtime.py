@@ -7,7 +7,8 @@ a key shares its connection pool and its rate limiter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
@@ -20,6 +21,9 @@ from openheim.store.base import HistoryStore
 from openheim.store.files import FileHistoryStore
 from openheim.tools.base import Tool, ToolRegistry
 from openheim.tools.builtin import builtin_tools
+
+if TYPE_CHECKING:
+    from openheim.mcp.supervisor import McpSupervisor
 
 
 class ProviderPool:
@@ -68,6 +72,7 @@ class Runtime:
         providers: ProviderPool,
         extra_tools: Callable[[], list[Tool]] = list,
         turn_slots: trio.Semaphore | None = None,
+        mcp: McpSupervisor | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -78,6 +83,8 @@ class Runtime:
         #: every session on this runtime (a server tenant's limit).
         self.turn_slots = turn_slots
         self._extra_tools = extra_tools
+        #: The MCP servers' actors; None when the config names none (``mcp`` stays unimported).
+        self.mcp = mcp
 
     def with_store(
         self, store: HistoryStore, *, turn_slots: trio.Semaphore | None = None
@@ -91,17 +98,19 @@ class Runtime:
             providers=self.providers,
             extra_tools=self._extra_tools,
             turn_slots=turn_slots,
+            mcp=self.mcp,
         )
 
     def tools(self) -> ToolRegistry:
-        """A fresh registry per session: sessions may add tools of their own (MCP, later)."""
+        """A fresh registry per session; MCP tools are live in it, there once connected."""
         limits = self.config.tools
         registry = ToolRegistry(
             builtin_tools(
                 command_timeout=limits.command_timeout_secs,
                 output_limit=limits.output_limit_bytes,
                 read_limit=limits.read_limit_bytes,
-            )
+            ),
+            live=self.mcp,
         )
         for tool in self._extra_tools():
             registry.register(tool)
@@ -120,7 +129,14 @@ async def open_runtime(
     store: HistoryStore | None = None,
     extra_tools: Callable[[], list[Tool]] = list,
 ) -> AsyncIterator[Runtime]:
-    async with open_service_nursery() as nursery:
+    async with AsyncExitStack() as stack:
+        mcp = None
+        if any(server.enabled for server in config.mcp_servers.values()):
+            # Imported only here: a run without MCP servers never loads the SDK.
+            from openheim.mcp.supervisor import open_mcp_supervisor
+
+            mcp = await stack.enter_async_context(open_mcp_supervisor(config.mcp_servers.values()))
+        nursery = await stack.enter_async_context(open_service_nursery())
         yield Runtime(
             config,
             paths,
@@ -128,4 +144,5 @@ async def open_runtime(
             store=store or FileHistoryStore(paths.history_dir),
             providers=ProviderPool(config, env, nursery),
             extra_tools=extra_tools,
+            mcp=mcp,
         )

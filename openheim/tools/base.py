@@ -52,11 +52,24 @@ class Tool(Protocol):
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult: ...
 
 
-class ToolRegistry:
-    """Tools by name. Registering a name twice is an error, never a silent overwrite."""
+class ToolSource(Protocol):
+    """Tools that come and go while a session lives (an MCP server connecting or dying)."""
 
-    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+    def tools(self) -> list[Tool]: ...
+
+    def find(self, name: str) -> Tool | None: ...
+
+
+class ToolRegistry:
+    """Tools by name. Registering a name twice is an error, never a silent overwrite.
+
+    A ``live`` source is asked on every lookup, so its tools appear once they exist; the
+    registered tools win over its tools of the same name.
+    """
+
+    def __init__(self, tools: Iterable[Tool] = (), *, live: ToolSource | None = None) -> None:
         self._tools: dict[str, Tool] = {}
+        self._live = live
         for tool in tools:
             self.register(tool)
 
@@ -70,19 +83,28 @@ class ToolRegistry:
         self._tools.pop(name, None)
 
     def get(self, name: str) -> Tool | None:
-        return self._tools.get(name)
+        tool = self._tools.get(name)
+        if tool is None and self._live is not None:
+            tool = self._live.find(name)
+        return tool
+
+    def _all(self) -> dict[str, Tool]:
+        if self._live is None:
+            return self._tools
+        live = {tool.definition.name: tool for tool in self._live.tools()}
+        return self._tools | {name: t for name, t in live.items() if name not in self._tools}
 
     def names(self) -> list[str]:
-        return list(self._tools)
+        return list(self._all())
 
     def definitions(self) -> tuple[ToolDefinition, ...]:
-        return tuple(tool.definition for tool in self._tools.values())
+        return tuple(tool.definition for tool in self._all().values())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tools
+        return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[Tool]:
-        return iter(self._tools.values())
+        return iter(self._all().values())
 
     def __len__(self) -> int:
-        return len(self._tools)
+        return len(self._all())

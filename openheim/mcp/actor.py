@@ -1,0 +1,303 @@
+"""One actor per MCP server: it owns the connection and serves tool calls from sessions.
+
+The SDK requires ``stdio_client`` and ``ClientSession`` to be entered and exited in one task,
+so one owner task holds them; sessions never touch the SDK and talk to it over a bounded
+channel instead, each request carrying its own reply channel. When the server dies, calls in
+flight are answered with an error at once and ``run`` reconnects with exponential backoff.
+
+This module imports ``mcp`` lazily so that importing it costs nothing without MCP servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+import attrs
+import trio
+
+from openheim.config.model import McpServerConfig
+from openheim.models import ToolResult
+
+#: Requests waiting for the owner task; senders wait when it is full.
+REQUEST_BUFFER = 16
+#: A connection that lasted this long resets the restart backoff.
+STABLE_SECS = 10.0
+
+
+class ServerState(enum.StrEnum):
+    STARTING = "starting"
+    CONNECTED = "connected"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class McpToolInfo:
+    """A tool as the server listed it."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+
+
+@attrs.frozen
+class ServerStatus:
+    state: ServerState
+    error: str | None = None
+    tool_count: int = 0
+
+
+@attrs.frozen
+class _CallRequest:
+    tool: str
+    arguments: dict[str, Any]
+    reply: trio.MemorySendChannel[ToolResult]
+
+
+class ServerGone(Exception):
+    """The server closed its connection (it exited or crashed)."""
+
+
+class _WatchedStream:
+    """The session's read stream, setting ``closed`` when the server's output ends.
+
+    The SDK notices the end itself but does not tell us; this is how the owner task learns
+    that the server died while no call is in flight, so it can restart it at once.
+    """
+
+    def __init__(self, inner: Any, closed: trio.Event) -> None:
+        self._inner = inner
+        self._closed = closed
+
+    async def __aenter__(self) -> _WatchedStream:
+        await self._inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> bool | None:
+        self._closed.set()
+        return await self._inner.__aexit__(*exc)
+
+    def __aiter__(self) -> _WatchedStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self._inner.__anext__()
+        except StopAsyncIteration:
+            self._closed.set()
+            raise
+
+    async def receive(self) -> Any:
+        try:
+            return await self._inner.receive()
+        except BaseException as exc:
+            if type(exc).__name__ in {"EndOfStream", "ClosedResourceError"}:
+                self._closed.set()
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class McpServerActor:
+    """A configured server: its status, its tools, and ``call`` for the sessions."""
+
+    def __init__(
+        self,
+        config: McpServerConfig,
+        *,
+        errlog: TextIO | None = None,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+    ) -> None:
+        self.config = config
+        self._errlog = errlog
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self.status = ServerStatus(ServerState.STARTING)
+        self.tools: tuple[McpToolInfo, ...] = ()
+        #: How many times the server has connected; tests and status lines read it.
+        self.connections = 0
+        self._changed = trio.Event()
+        self._requests, self._inbox = trio.open_memory_channel[_CallRequest](REQUEST_BUFFER)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def _set(self, status: ServerStatus, tools: tuple[McpToolInfo, ...] = ()) -> None:
+        self.status = status
+        self.tools = tools
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_settled(self) -> ServerStatus:
+        """Wait until the server is connected or has failed (a pending tool call uses it)."""
+        while self.status.state is ServerState.STARTING:
+            await self._changed.wait()
+        return self.status
+
+    async def wait_for(self, state: ServerState, *, connections: int = 0) -> None:
+        """Wait for a state, optionally after at least ``connections`` connects (for tests)."""
+        while self.status.state is not state or self.connections < connections:
+            await self._changed.wait()
+
+    async def call(self, tool: str, arguments: dict[str, Any]) -> ToolResult:
+        """Call a tool; every failure, including a dying server, comes back as an error."""
+        if self.status.state is not ServerState.CONNECTED:
+            return ToolResult(self._unavailable(), is_error=True)
+        reply, answer = trio.open_memory_channel[ToolResult](1)
+        async with answer:
+            await self._requests.send(_CallRequest(tool, arguments, reply))
+            try:
+                return await answer.receive()
+            except trio.EndOfChannel:
+                return ToolResult(
+                    f"MCP server {self.name!r} stopped before answering {tool!r}", is_error=True
+                )
+
+    def _unavailable(self) -> str:
+        status = self.status
+        if status.state is ServerState.FAILED:
+            return f"MCP server {self.name!r} is not available: {status.error}"
+        return f"MCP server {self.name!r} is still starting"
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect with exponential backoff until cancelled."""
+        delay = self._backoff_initial
+        while True:
+            started = trio.current_time()
+            try:
+                await self._connect_and_serve()
+                error = "the server exited"
+            except ServerGone as exc:
+                error = str(exc)
+            except BaseExceptionGroup as group:
+                cancelled, rest = group.split(trio.Cancelled)
+                if cancelled is not None:
+                    raise cancelled from None  # we are being stopped; the rest is teardown noise
+                error = _describe(rest or group)
+            except Exception as exc:
+                error = _describe(exc)
+            self._set(ServerStatus(ServerState.FAILED, error=error))
+            self._drain_pending()
+            if trio.current_time() - started > STABLE_SECS:
+                delay = self._backoff_initial
+            await trio.sleep(delay)
+            delay = min(delay * 2, self._backoff_max)
+            self._set(ServerStatus(ServerState.STARTING))
+
+    def _drain_pending(self) -> None:
+        """Requests queued for a connection that is gone: close their replies (callers see
+        an error at once instead of waiting for the next connection)."""
+        while True:
+            try:
+                request = self._inbox.receive_nowait()
+            except trio.WouldBlock:
+                return
+            request.reply.close()
+
+    async def _connect_and_serve(self) -> None:
+        if self.config.transport != "stdio":
+            self._set(ServerStatus(ServerState.FAILED, error="streamable HTTP not supported yet"))
+            await trio.sleep_forever()
+        from mcp.client.session import ClientSession
+        from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
+
+        assert self.config.command is not None
+        params = StdioServerParameters(
+            command=self.config.command,
+            args=list(self.config.args),
+            env=get_default_environment() | dict(self.config.env),
+            cwd=self.config.cwd,
+        )
+        timeout = self.config.startup_timeout_secs
+        closed = trio.Event()
+        errlog = self._errlog or sys.stderr
+        # Entered and left here, in this one task, innermost first: the SDK requires it.
+        async with (
+            stdio_client(params, errlog=errlog) as (read, write),
+            ClientSession(_WatchedStream(read, closed), write) as session,
+        ):
+            try:
+                with trio.fail_after(timeout):
+                    await session.initialize()
+                    tools = await _list_tools(session)
+            except trio.TooSlowError:
+                # Reported now: leaving stdio_client waits for the process to stop.
+                error = f"did not start within {timeout:g} s"
+                self._set(ServerStatus(ServerState.FAILED, error=error))
+                raise ServerGone(error) from None
+            self.connections += 1
+            self._set(ServerStatus(ServerState.CONNECTED, tool_count=len(tools)), tools)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._serve, session, nursery)
+                await closed.wait()
+                self._set(ServerStatus(ServerState.FAILED, error="the server exited"))
+                nursery.cancel_scope.cancel()
+        raise ServerGone("the server exited")
+
+    async def _serve(self, session: Any, nursery: trio.Nursery) -> None:
+        while True:
+            request = await self._inbox.receive()
+            nursery.start_soon(self._serve_one, session, request)
+
+    async def _serve_one(self, session: Any, request: _CallRequest) -> None:
+        from mcp.shared.exceptions import MCPError
+
+        from openheim.mcp.tools import to_tool_result
+
+        timeout = self.config.tool_timeout_secs
+        with request.reply:
+            result: ToolResult
+            try:
+                with trio.fail_after(timeout):
+                    raw = await session.call_tool(request.tool, request.arguments)
+                result = to_tool_result(raw)
+            except trio.TooSlowError:
+                result = ToolResult(
+                    f"MCP tool {request.tool!r} timed out after {timeout:g} s", is_error=True
+                )
+            except MCPError as exc:
+                result = ToolResult(f"MCP server {self.name!r}: {exc}", is_error=True)
+            except trio.Cancelled:
+                # The connection is going away: answer now, never leave the caller hanging.
+                gone = ToolResult(f"MCP server {self.name!r} exited during the call", is_error=True)
+                with contextlib.suppress(trio.BrokenResourceError):
+                    request.reply.send_nowait(gone)
+                raise
+            except Exception as exc:
+                result = ToolResult(f"MCP server {self.name!r}: {_describe(exc)}", is_error=True)
+            with contextlib.suppress(trio.BrokenResourceError):  # the caller gave up
+                request.reply.send_nowait(result)
+
+
+async def _list_tools(session: Any) -> tuple[McpToolInfo, ...]:
+    """Every page of ``tools/list``."""
+    from mcp import types
+
+    tools: list[McpToolInfo] = []
+    cursor: str | None = None
+    while True:
+        params = types.PaginatedRequestParams(cursor=cursor) if cursor else None
+        page = await session.list_tools(params=params)
+        tools.extend(
+            McpToolInfo(t.name, t.description or "", dict(t.input_schema)) for t in page.tools
+        )
+        cursor = page.next_cursor
+        if not cursor:
+            return tuple(tools)
+
+
+def _describe(exc: BaseException) -> str:
+    """A one-line reason, looking inside the groups the SDK's task groups wrap errors in."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    if isinstance(exc, ServerGone):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {exc.filename or exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -1,0 +1,62 @@
+"""Starts one actor per enabled MCP server in the background and offers their tools."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import TextIO
+
+from openheim.concurrency import open_service_nursery
+from openheim.config.model import McpServerConfig
+from openheim.mcp.actor import McpServerActor, ServerState, ServerStatus
+from openheim.mcp.tools import SEPARATOR, PendingMcpTool, sanitize, tools_of
+from openheim.tools.base import Tool
+
+
+class McpSupervisor:
+    """The actors of one runtime. Servers start in the background: a slow or broken one
+    neither blocks the others nor the first prompt."""
+
+    def __init__(self, actors: Iterable[McpServerActor]) -> None:
+        self.actors: dict[str, McpServerActor] = {actor.name: actor for actor in actors}
+
+    def statuses(self) -> Mapping[str, ServerStatus]:
+        return {name: actor.status for name, actor in self.actors.items()}
+
+    def tools(self) -> list[Tool]:
+        """The tools of every connected server, as of now."""
+        return [tool for actor in self.actors.values() for tool in tools_of(actor)]
+
+    def find(self, name: str) -> Tool | None:
+        """A tool by exposed name; one of a server still starting waits for it when called."""
+        for actor in self.actors.values():
+            if not name.startswith(sanitize(actor.name) + SEPARATOR):
+                continue
+            if actor.status.state is ServerState.STARTING:
+                return PendingMcpTool(actor, name)
+            for tool in tools_of(actor):
+                if tool.definition.name == name:
+                    return tool
+        return None
+
+
+@asynccontextmanager
+async def open_mcp_supervisor(
+    servers: Iterable[McpServerConfig],
+    *,
+    errlog: TextIO | None = None,
+    backoff_initial: float = 1.0,
+    backoff_max: float = 60.0,
+) -> AsyncIterator[McpSupervisor]:
+    """Run the actors for as long as the body; leaving stops every server process."""
+    actors = [
+        McpServerActor(
+            config, errlog=errlog, backoff_initial=backoff_initial, backoff_max=backoff_max
+        )
+        for config in servers
+        if config.enabled
+    ]
+    async with open_service_nursery() as nursery:
+        for actor in actors:
+            nursery.start_soon(actor.run, name=f"mcp:{actor.name}")
+        yield McpSupervisor(actors)

@@ -1,0 +1,98 @@
+"""MCP tools as our ``Tool``: named ``{server}__{tool}``, results mapped to text for the model."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import attrs
+import trio
+
+from openheim.mcp.actor import McpServerActor, McpToolInfo, ServerState
+from openheim.models import ToolDefinition, ToolResult
+from openheim.tools.base import ToolContext
+
+SEPARATOR = "__"
+
+
+def sanitize(name: str) -> str:
+    """Provider tool names allow ``[A-Za-z0-9_-]``; keep it to ``[A-Za-z0-9_]`` to be safe."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+def tool_name(server: str, tool: str) -> str:
+    return f"{sanitize(server)}{SEPARATOR}{sanitize(tool)}"
+
+
+@attrs.frozen
+class McpTool:
+    """One tool of one server; calls go through the server's actor."""
+
+    actor: McpServerActor
+    info: McpToolInfo
+
+    @property
+    def definition(self) -> ToolDefinition:
+        parameters = dict(self.info.input_schema) or {"type": "object", "properties": {}}
+        return ToolDefinition(
+            name=tool_name(self.actor.name, self.info.name),
+            description=self.info.description or f"{self.info.name} (MCP {self.actor.name})",
+            parameters=parameters,
+        )
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        return await self.actor.call(self.info.name, arguments)
+
+
+@attrs.frozen
+class PendingMcpTool:
+    """A call to a server that is still starting: wait for it (up to its startup timeout),
+    so a prompt sent right after start-up can use its tools."""
+
+    actor: McpServerActor
+    name: str
+
+    @property
+    def definition(self) -> ToolDefinition:
+        return ToolDefinition(name=self.name, description=f"a tool of MCP {self.actor.name}")
+
+    async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
+        with trio.move_on_after(self.actor.config.startup_timeout_secs):
+            await self.actor.wait_settled()
+        status = self.actor.status
+        if status.state is ServerState.CONNECTED:
+            for tool in tools_of(self.actor):
+                if tool.definition.name == self.name:
+                    return await tool.call(arguments, context)
+            return ToolResult(f"MCP server {self.actor.name!r} has no tool {self.name!r}", True)
+        return await self.actor.call(self.name, arguments)  # answers why it is unavailable
+
+
+def tools_of(actor: McpServerActor) -> list[McpTool]:
+    if actor.status.state is not ServerState.CONNECTED:
+        return []
+    return [McpTool(actor, info) for info in actor.tools]
+
+
+def to_tool_result(result: Any) -> ToolResult:
+    """Text for the model: text joined, images noted, resources inlined, errors flagged."""
+    parts: list[str] = []
+    for item in result.content or ():
+        kind = getattr(item, "type", None)
+        if kind == "text":
+            parts.append(item.text)
+        elif kind in ("image", "audio"):
+            size = len(item.data) * 3 // 4  # base64
+            parts.append(f"[{kind}: {item.mime_type}, {size} bytes]")
+        elif kind == "resource":
+            resource = item.resource
+            text = getattr(resource, "text", None)
+            parts.append(text if text is not None else f"[resource: {resource.uri}]")
+        elif kind == "resource_link":
+            parts.append(f"[resource: {item.uri}]")
+        else:
+            parts.append(f"[{kind} content]")
+    if not parts and result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    return ToolResult("\n".join(parts), is_error=bool(result.is_error))

@@ -1,0 +1,110 @@
+"""The MCP actor against a real server process: calls, errors, timeouts, crashes, restarts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from openheim.config.model import McpServerConfig
+from openheim.mcp.actor import ServerState
+from openheim.mcp.supervisor import McpSupervisor, open_mcp_supervisor
+from openheim.tools.base import ToolContext, ToolRegistry
+from tests.mcp.conftest import server_config
+
+CONTEXT = ToolContext(cwd=os.getcwd())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def supervisor() -> AsyncIterator[McpSupervisor]:
+    config = server_config("my-server", tool_timeout_secs=0.5)
+    async with open_mcp_supervisor([config], backoff_initial=0.05, backoff_max=0.2) as mcp:
+        with trio.fail_after(20):
+            await mcp.actors["my-server"].wait_for(ServerState.CONNECTED)
+        yield mcp
+
+
+async def call(mcp: McpSupervisor, name: str, **arguments: object) -> tuple[str, bool]:
+    tool = mcp.find(name)
+    assert tool is not None, name
+    result = await tool.call(dict(arguments), CONTEXT)
+    return result.content, result.is_error
+
+
+async def test_lists_tools_with_sanitised_names_and_schemas(supervisor: McpSupervisor) -> None:
+    status = supervisor.statuses()["my-server"]
+    assert status.state is ServerState.CONNECTED and status.tool_count == 6
+    definitions = {t.definition.name: t.definition for t in supervisor.tools()}
+    assert set(definitions) >= {"my_server__echo", "my_server__add", "my_server__crash"}
+    assert definitions["my_server__add"].parameters["properties"].keys() == {"a", "b"}
+    registry = ToolRegistry(live=supervisor)
+    assert "my_server__echo" in registry.names()
+
+
+async def test_calls_and_errors(supervisor: McpSupervisor) -> None:
+    assert await call(supervisor, "my_server__echo", text="hi") == ("echo: hi", False)
+    assert await call(supervisor, "my_server__add", a=2, b=3) == ("5", False)
+    content, is_error = await call(supervisor, "my_server__fail")
+    assert is_error and "fail" in content
+
+
+async def test_concurrent_calls_on_one_session(supervisor: McpSupervisor) -> None:
+    results: list[tuple[str, bool]] = []
+
+    async def one(index: int) -> None:
+        results.append(await call(supervisor, "my_server__echo", text=str(index)))
+
+    async with trio.open_nursery() as nursery:
+        for index in range(5):
+            nursery.start_soon(one, index)
+    assert sorted(results) == [(f"echo: {i}", False) for i in range(5)]
+
+
+async def test_timeout_then_next_call_works(supervisor: McpSupervisor) -> None:
+    content, is_error = await call(supervisor, "my_server__sleep", seconds=3)
+    assert is_error and "timed out after 0.5 s" in content
+    assert await call(supervisor, "my_server__echo", text="after") == ("echo: after", False)
+
+
+async def test_crash_fails_fast_and_server_restarts(supervisor: McpSupervisor) -> None:
+    actor = supervisor.actors["my-server"]
+    first_pid, _ = await call(supervisor, "my_server__pid")
+    with trio.fail_after(1):
+        content, is_error = await call(supervisor, "my_server__crash")
+    assert is_error and "my-server" in content
+    with trio.fail_after(20):
+        await actor.wait_for(ServerState.CONNECTED, connections=2)
+    assert await call(supervisor, "my_server__echo", text="back") == ("echo: back", False)
+    second_pid, _ = await call(supervisor, "my_server__pid")
+    assert second_pid != first_pid
+
+
+async def test_server_that_never_starts_fails_while_another_works() -> None:
+    stuck = McpServerConfig(name="stuck", command="sleep", args=("100",), startup_timeout_secs=0.5)
+    missing = McpServerConfig(name="missing", command="/nonexistent/openheim-mcp")
+    async with open_mcp_supervisor([stuck, missing, server_config("good")]) as mcp:
+        with trio.fail_after(20):
+            await mcp.actors["good"].wait_for(ServerState.CONNECTED)
+            await mcp.actors["stuck"].wait_for(ServerState.FAILED)
+            await mcp.actors["missing"].wait_for(ServerState.FAILED)
+        assert "did not start within 0.5 s" in (mcp.statuses()["stuck"].error or "")
+        assert "not found" in (mcp.statuses()["missing"].error or "").lower()
+        assert await call(mcp, "good__echo", text="x") == ("echo: x", False)
+        assert [t.definition.name for t in mcp.tools() if t.definition.name.startswith("s")] == []
+
+
+async def test_http_server_is_reported_unsupported() -> None:
+    remote = McpServerConfig(name="remote", url="http://127.0.0.1:9/mcp")
+    async with open_mcp_supervisor([remote]) as mcp:
+        with trio.fail_after(5):
+            await mcp.actors["remote"].wait_for(ServerState.FAILED)
+        assert "not supported yet" in (mcp.statuses()["remote"].error or "")
+
+
+async def test_call_to_starting_server_waits_for_it() -> None:
+    async with open_mcp_supervisor([server_config("late")]) as mcp:
+        assert mcp.statuses()["late"].state is ServerState.STARTING
+        with trio.fail_after(20):
+            assert await call(mcp, "late__echo", text="early") == ("echo: early", False)

@@ -1,0 +1,96 @@
+"""``openheim run`` with an MCP server from the config: a real process, server and fake LLM."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import trio
+
+from openheim.testing import Reply
+from tests.e2e.conftest import Home, request_messages
+from tests.mcp.conftest import SERVER_APP
+
+
+def mcp_config_table(name: str = "test") -> str:
+    return f"""
+[mcp_servers.{name}]
+command = {json.dumps(sys.executable)}
+args = [{json.dumps(str(SERVER_APP))}]
+startup_timeout_secs = 20
+"""
+
+
+async def test_run_calls_an_mcp_tool_and_leaves_no_server_behind(home: Home) -> None:
+    (home.path / "config.toml").write_text(
+        (home.path / "config.toml").read_text() + mcp_config_table("my-tools")
+    )
+    home.llm.script.extend(
+        [
+            Reply.tool_calls(
+                [
+                    ("call_echo", "my_tools__echo", {"text": "from MCP"}),
+                    ("call_pid", "my_tools__pid", {}),
+                ]
+            ),
+            Reply.text("The server said echo: from MCP."),
+        ]
+    )
+    result = await home.run("run", "Echo through MCP")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "The server said echo: from MCP.\n"
+
+    tool_messages = {
+        m["tool_call_id"]: m["content"]
+        for m in request_messages(home.llm, 1)
+        if m["role"] == "tool"
+    }
+    assert tool_messages["call_echo"] == "echo: from MCP"
+    server_pid = int(tool_messages["call_pid"])
+    # The run has exited: its MCP server must be gone too (not merely orphaned).
+    for _ in range(100):
+        if not _alive(server_pid):
+            break
+        await trio.sleep(0.05)
+    assert not _alive(server_pid), f"MCP server {server_pid} outlived the run"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+async def test_run_without_mcp_servers_never_imports_mcp(home: Home) -> None:
+    probe = (
+        "import sys, trio\n"
+        "import openheim.headless as h\n"
+        "from openheim.headless import RunOptions, Terminal, run_headless\n"
+        "import io, os\n"
+        "out = io.StringIO()\n"
+        "code = trio.run(lambda: run_headless(RunOptions('hi'), env=dict(os.environ),"
+        " terminal=Terminal(out=out, err=io.StringIO(), inp=None)))\n"
+        "assert code == 0, code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'mcp')\n"
+        "print(out.getvalue().strip(), loaded)\n"
+    )
+    home.llm.script.append(Reply.text("plain"))
+    done = await trio.run_process(
+        [sys.executable, "-c", probe],
+        cwd=home.workdir,
+        env=home.env(),
+        capture_stdout=True,
+        capture_stderr=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout.decode().strip() == "plain []"
