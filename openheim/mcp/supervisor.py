@@ -9,7 +9,13 @@ from typing import TextIO
 from openheim.concurrency import open_service_nursery
 from openheim.config.model import McpServerConfig
 from openheim.mcp.actor import McpServerActor, ServerState, ServerStatus
-from openheim.mcp.tools import SEPARATOR, PendingMcpTool, sanitize, tools_of
+from openheim.mcp.tools import (
+    DEFAULT_OUTPUT_LIMIT,
+    SEPARATOR,
+    PendingMcpTool,
+    sanitize,
+    tools_of,
+)
 from openheim.tools.base import Tool
 
 
@@ -17,15 +23,19 @@ class McpSupervisor:
     """The actors of one runtime. Servers start in the background: a slow or broken one
     neither blocks the others nor the first prompt."""
 
-    def __init__(self, actors: Iterable[McpServerActor]) -> None:
+    def __init__(
+        self, actors: Iterable[McpServerActor], output_limit: int = DEFAULT_OUTPUT_LIMIT
+    ) -> None:
         self.actors: dict[str, McpServerActor] = {actor.name: actor for actor in actors}
+        self.output_limit = output_limit
 
     def statuses(self) -> Mapping[str, ServerStatus]:
         return {name: actor.status for name, actor in self.actors.items()}
 
     def tools(self) -> list[Tool]:
         """The tools of every connected server, as of now."""
-        return [tool for actor in self.actors.values() for tool in tools_of(actor)]
+        limit = self.output_limit
+        return [tool for actor in self.actors.values() for tool in tools_of(actor, limit)]
 
     def find(self, name: str) -> Tool | None:
         """A tool by exposed name; one of a server still starting waits for it when called."""
@@ -33,8 +43,8 @@ class McpSupervisor:
             if not name.startswith(sanitize(actor.name) + SEPARATOR):
                 continue
             if actor.status.state is ServerState.STARTING:
-                return PendingMcpTool(actor, name)
-            for tool in tools_of(actor):
+                return PendingMcpTool(actor, name, self.output_limit)
+            for tool in tools_of(actor, self.output_limit):
                 if tool.definition.name == name:
                     return tool
         return None
@@ -47,6 +57,7 @@ async def open_mcp_supervisor(
     errlog: TextIO | None = None,
     backoff_initial: float = 1.0,
     backoff_max: float = 60.0,
+    output_limit: int = DEFAULT_OUTPUT_LIMIT,
 ) -> AsyncIterator[McpSupervisor]:
     """Run the actors for as long as the body; leaving stops every server process."""
     actors = [
@@ -59,4 +70,4 @@ async def open_mcp_supervisor(
     async with open_service_nursery() as nursery:
         for actor in actors:
             nursery.start_soon(actor.run, name=f"mcp:{actor.name}")
-        yield McpSupervisor(actors)
+        yield McpSupervisor(actors, output_limit)

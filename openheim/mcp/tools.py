@@ -11,9 +11,11 @@ import trio
 
 from openheim.mcp.actor import McpServerActor, McpToolInfo, ServerState
 from openheim.models import ToolDefinition, ToolResult
-from openheim.tools.base import ToolContext
+from openheim.tools.base import ToolContext, cap_output
 
 SEPARATOR = "__"
+#: Same default as the built-in tools' per-stream cap.
+DEFAULT_OUTPUT_LIMIT = 64 * 1024
 
 
 def sanitize(name: str) -> str:
@@ -31,6 +33,7 @@ class McpTool:
 
     actor: McpServerActor
     info: McpToolInfo
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
 
     @property
     def definition(self) -> ToolDefinition:
@@ -42,7 +45,8 @@ class McpTool:
         )
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        return await self.actor.call(self.info.name, arguments)
+        result = await self.actor.call(self.info.name, arguments)
+        return attrs.evolve(result, content=cap_output(result.content, self.output_limit))
 
 
 @attrs.frozen
@@ -52,6 +56,7 @@ class PendingMcpTool:
 
     actor: McpServerActor
     name: str
+    output_limit: int = DEFAULT_OUTPUT_LIMIT
 
     @property
     def definition(self) -> ToolDefinition:
@@ -62,17 +67,17 @@ class PendingMcpTool:
             await self.actor.wait_settled()
         status = self.actor.status
         if status.state is ServerState.CONNECTED:
-            for tool in tools_of(self.actor):
+            for tool in tools_of(self.actor, self.output_limit):
                 if tool.definition.name == self.name:
                     return await tool.call(arguments, context)
             return ToolResult(f"MCP server {self.actor.name!r} has no tool {self.name!r}", True)
         return await self.actor.call(self.name, arguments)  # answers why it is unavailable
 
 
-def tools_of(actor: McpServerActor) -> list[McpTool]:
+def tools_of(actor: McpServerActor, output_limit: int = DEFAULT_OUTPUT_LIMIT) -> list[McpTool]:
     if actor.status.state is not ServerState.CONNECTED:
         return []
-    return [McpTool(actor, info) for info in actor.tools]
+    return [McpTool(actor, info, output_limit) for info in actor.tools]
 
 
 def to_tool_result(result: Any) -> ToolResult:

@@ -135,7 +135,10 @@ async def open_runtime(
             # Imported only here: a run without MCP servers never loads the SDK.
             from openheim.mcp.supervisor import open_mcp_supervisor
 
-            mcp = await stack.enter_async_context(open_mcp_supervisor(config.mcp_servers.values()))
+            supervisor = open_mcp_supervisor(
+                config.mcp_servers.values(), output_limit=config.tools.output_limit_bytes
+            )
+            mcp = await stack.enter_async_context(supervisor)
         nursery = await stack.enter_async_context(open_service_nursery())
         yield Runtime(
             config,

@@ -108,3 +108,13 @@ class ToolRegistry:
 
     def __len__(self) -> int:
         return len(self._all())
+
+
+def cap_output(text: str, limit: int) -> str:
+    """At most ``limit`` bytes of ``text`` with a visible note of what was cut: a tool's output
+    goes into the model's context, and one huge result must not flood it."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    kept = data[:limit].decode("utf-8", errors="ignore")
+    return f"{kept}\n[... output truncated: {len(data) - len(kept.encode())} more bytes]"

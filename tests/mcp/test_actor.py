@@ -108,3 +108,13 @@ async def test_call_to_starting_server_waits_for_it() -> None:
         assert mcp.statuses()["late"].state is ServerState.STARTING
         with trio.fail_after(20):
             assert await call(mcp, "late__echo", text="early") == ("echo: early", False)
+
+
+async def test_large_results_are_capped_like_built_in_tool_output(
+    supervisor: McpSupervisor,
+) -> None:
+    supervisor.output_limit = 100
+    content, is_error = await call(supervisor, "my_server__echo", text="x" * 5000)
+    assert not is_error
+    assert content.startswith("echo: " + "x" * 94)
+    assert content.endswith("[... output truncated: 4906 more bytes]")

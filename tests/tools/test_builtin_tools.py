@@ -24,3 +24,11 @@ def test_builtin_tools_are_the_three_and_register() -> None:
 def test_builtin_tools_are_fresh_instances() -> None:
     first, second = builtin_tools(), builtin_tools()
     assert all(a is not b for a, b in zip(first, second, strict=True))
+
+
+def test_cap_output_keeps_text_under_the_limit_and_notes_the_rest() -> None:
+    from openheim.tools.base import cap_output
+
+    assert cap_output("short", 10) == "short"
+    capped = cap_output("é" * 10, 5)  # 20 bytes; a character is never split
+    assert capped == "éé\n[... output truncated: 16 more bytes]"
