@@ -33,7 +33,8 @@ from openheim.providers.http import (
     retry_after_from_headers,
     truncate,
 )
-from openheim.providers.sse import SSEDecoder, SSEEvent
+from openheim.providers.marked import MarkedStreamDecoder
+from openheim.providers.sse import SSEEvent
 
 DEFAULT_API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 4096
@@ -230,7 +231,7 @@ _TEXT = "text"
 _OTHER = "other"  # thinking, redacted_thinking, server tools: not shown as text (yet)
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(MarkedStreamDecoder):
     """Turns a Messages SSE body into ``TextDelta``/``ToolCallDelta``/``StreamEnd``.
 
     Blocks are tracked by the stream's block ``index``; tool calls get our own dense index.
@@ -238,36 +239,21 @@ class AnthropicStreamDecoder:
     unique beyond this stream; it is random by default.
     """
 
+    END_MARKER = "message_stop"
+
     def __init__(self, provider_name: str = "anthropic", *, id_tag: str | None = None) -> None:
+        super().__init__()
         self._provider = provider_name
         self._id_tag = id_tag if id_tag is not None else secrets.token_hex(4)
-        self._sse = SSEDecoder()
         self._text: list[str] = []
         self._blocks: dict[int, _ToolBlock | str] = {}  # stream index -> tool block or kind
         self._tools: list[_ToolBlock] = []
         self._current: int | None = None  # the last started block, for events without index
         self._stop_reason: str | None = None
         self._usage: dict[str, int] = {}
-        self._ended = False
 
-    def feed(self, data: bytes) -> list[ProviderEvent]:
-        if self._ended:
-            return []  # anything after message_stop is ignored
-        events: list[ProviderEvent] = []
-        for sse in self._sse.feed(data):
-            self._handle_event(sse, events)
-            if self._ended:
-                break
-        return events
-
-    def close(self) -> list[ProviderEvent]:
-        if self._ended:
-            return []
-        self._sse.close()
-        if self._stop_reason is None:
-            raise self._error("stream ended unexpectedly before message_stop")
-        # The answer is complete once message_delta says why it stopped; only the marker is lost.
-        return [self._end()]
+    def _stopped(self) -> bool:
+        return self._stop_reason is not None
 
     # --- events ---------------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ from openheim.providers.http import (
     retry_after_from_headers,
     truncate,
 )
-from openheim.providers.sse import SSEDecoder, SSEEvent
+from openheim.providers.marked import MarkedStreamDecoder
+from openheim.providers.sse import SSEEvent
 
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
 
@@ -159,42 +160,27 @@ class _CallBuilder:
         return ToolCall(self.id, self.name or "", arguments if arguments.strip() else "{}")
 
 
-class OpenAIStreamDecoder:
+class OpenAIStreamDecoder(MarkedStreamDecoder):
     """Turns a Chat Completions SSE body into ``TextDelta``/``ToolCallDelta``/``StreamEnd``.
 
     ``id_tag`` makes synthesized call ids (for servers that send none) unique beyond this
     stream; it is random by default so ids from different turns never collide.
     """
 
+    END_MARKER = "[DONE]"
+
     def __init__(self, provider_name: str = "openai", *, id_tag: str | None = None) -> None:
+        super().__init__()
         self._provider = provider_name
         self._id_tag = id_tag if id_tag is not None else secrets.token_hex(4)
-        self._sse = SSEDecoder()
         self._text: list[str] = []
         self._calls: dict[int, _CallBuilder] = {}
         self._index_by_id: dict[str, int] = {}
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
-        self._ended = False  # StreamEnd emitted (after [DONE], or by close())
 
-    def feed(self, data: bytes) -> list[ProviderEvent]:
-        if self._ended:
-            return []  # anything after [DONE] is ignored
-        events: list[ProviderEvent] = []
-        for sse in self._sse.feed(data):
-            self._handle_event(sse, events)
-            if self._ended:
-                break
-        return events
-
-    def close(self) -> list[ProviderEvent]:
-        if self._ended:
-            return []
-        self._sse.close()
-        if self._finish_reason is None:
-            raise self._error("stream ended unexpectedly before [DONE]")
-        # Some compatible servers send a finish_reason and then simply close the connection.
-        return [self._end()]
+    def _stopped(self) -> bool:
+        return self._finish_reason is not None
 
     # --- chunks ---------------------------------------------------------------------------
 
