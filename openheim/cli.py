@@ -134,6 +134,65 @@ async def init(force: bool) -> None:
     click.echo('  openheim run "List the files in the current directory"')
 
 
+@cli.group(name="mcp")
+async def mcp_group() -> None:
+    """MCP servers in the config."""
+
+
+@mcp_group.command(name="import")
+@click.argument("file")
+@click.option("--dry-run", is_flag=True, help="Print the TOML that would be added; write nothing.")
+async def mcp_import(file: str, dry_run: bool) -> None:
+    """Add the servers of another client's MCP JSON file to the config.
+
+    FILE is a Claude Desktop, Claude Code, Cursor, Windsurf, VS Code or Zed config (`-` reads
+    stdin). New [mcp_servers.NAME] tables are appended; the file is never rewritten, and names
+    it already has are skipped. With --dry-run, stdout is exactly the TOML that would be added.
+    """
+    from openheim.config.paths import Paths
+    from openheim.mcp import importer
+
+    config_file = Paths.from_env().config_file
+    try:
+        source, text = importer.read_source(file)
+        result = importer.parse_servers(text, source)
+        new, skipped = importer.split_new(result.servers, importer.configured_names(config_file))
+        toml_text = importer.render_toml(new, source=importer.origin(file))
+        plan = importer.plan_append(config_file, toml_text) if new else None
+        if plan is not None and not dry_run:
+            importer.append_to_config(config_file, plan)
+    except OpenheimError as exc:
+        fail(exc)
+    # With --dry-run stdout carries the TOML alone, so the report goes to stderr.
+    report = sys.stderr if dry_run else sys.stdout
+    for warning in result.warnings:
+        click.echo(f"openheim: warning: {warning}", err=True)
+    if dry_run:
+        click.echo(toml_text, nl=False)
+    verb = "would import" if dry_run else "imported"
+    for server in new:
+        click.echo(f"{verb} {importer.describe(server)}", file=report)
+    for name in skipped:
+        click.echo(f"skipped {name}: already configured", file=report)
+    if not result.servers:
+        click.echo(f"no MCP servers to import in {source}", file=report)
+    if plan is None:
+        click.echo(f"{config_file} unchanged", file=report)
+        return
+    count = f"{len(new)} server{'s' if len(new) != 1 else ''}"
+    created = " (a new file from the `openheim init` template)" if plan.original is None else ""
+    if dry_run:
+        click.echo(f"dry run: would add {count} to {config_file}{created}", file=report)
+        return
+    if importer.holds_secrets(new) and importer.readable_by_others(config_file):
+        click.echo(
+            f"openheim: warning: {config_file} now holds env/header values and other users "
+            f"can read it; fix: chmod 600 {config_file}",
+            err=True,
+        )
+    click.echo(f"added {count} to {config_file}{created}")
+
+
 @cli.command()
 async def acp() -> None:
     """Serve the Agent Client Protocol over stdio (for Zed and other ACP clients).

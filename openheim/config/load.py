@@ -26,7 +26,7 @@ from openheim.permissions import PermissionPolicy, Policy
 
 T = TypeVar("T")
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")
 #: Shorter tokens are guessable; ``secrets.token_urlsafe(32)`` gives 43 characters.
@@ -213,7 +213,7 @@ class _ConfigReader:
         return PermissionPolicy(default=default, tools=values)
 
     def _check_name(self, table: _Table, name: str) -> None:
-        if not _NAME_RE.match(name):
+        if not NAME_RE.match(name):
             raise self.error(
                 table.where, "has an invalid name", "use letters, digits, `_`, `-` and `.` only"
             )
