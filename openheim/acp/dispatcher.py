@@ -279,6 +279,15 @@ class _Attached:
         return _Ticket(self.prompts.ticket(), self.cancels)
 
 
+def _release(attached: _Attached) -> None:
+    """Stop feeding a session to this connection and stop answering for it."""
+    attached.feed.close()
+    if attached.session.asker is attached.asker:
+        attached.session.asker = None
+    if attached.files is not None and attached.session.files is attached.files:
+        attached.session.files = None
+
+
 @attrs.frozen
 class ClientFiles:
     """``FileAccess`` through the client's ``fs/*`` methods (its editor buffers)."""
@@ -348,6 +357,7 @@ class AcpDispatcher:
             "session/new": self._new_session,
             "session/load": self._load_session,
             "session/list": self._list_sessions,
+            "session/close": self._close_session,
             "session/prompt": self._prompt,
             "session/set_config_option": self._set_config_option,
             "session/set_model": self._set_model_legacy,
@@ -504,11 +514,7 @@ class AcpDispatcher:
     def detach(self) -> None:
         """Unsubscribe from every session and stop answering for them."""
         for attached in self._sessions.values():
-            attached.feed.close()
-            if attached.session.asker is attached.asker:
-                attached.session.asker = None
-            if attached.files is not None and attached.session.files is attached.files:
-                attached.session.files = None
+            _release(attached)
         self._sessions.clear()
 
     def _attached(self, params: dict[str, Any]) -> _Attached:
@@ -548,6 +554,7 @@ class AcpDispatcher:
             config=runtime.config,
             skills=installed_skills(runtime.paths.skills_dir),
             tools=runtime.tools().definitions(),
+            mcp_servers=runtime.mcp.describe() if runtime.mcp else (),
         )
 
     async def _authenticate(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -594,6 +601,14 @@ class AcpDispatcher:
                 schema.session_info(meta) for meta in metas if cwd is None or meta.cwd == cwd
             ]
         }
+
+    async def _close_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Cancel its turn, free it, and stop the MCP servers it was given."""
+        attached = self._attached(params)
+        session_id = attached.session.id
+        _release(self._sessions.pop(session_id, attached))
+        self.registry.close(session_id)
+        return {}
 
     async def _prompt(
         self, params: dict[str, Any], ticket: _Ticket | None = None

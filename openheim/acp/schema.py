@@ -25,7 +25,7 @@ AGENT_CAPABILITIES: Mapping[str, Any] = {
     "loadSession": True,
     "promptCapabilities": {"image": False, "audio": False, "embeddedContext": True},
     "mcpCapabilities": {"http": True, "sse": False},
-    "sessionCapabilities": {"list": {}},
+    "sessionCapabilities": {"list": {}, "close": {}},
 }
 
 _KINDS = {"execute_command": "execute", "read_file": "read", "write_file": "edit"}
@@ -404,7 +404,9 @@ def initialize_result(
     config: Config,
     skills: Sequence[str],
     tools: Iterable[ToolDefinition],
+    mcp_servers: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
+    """``_meta`` carries what a client UI shows: models, MCP servers' live state, skills."""
     return {
         "protocolVersion": PROTOCOL_VERSION,
         "agentCapabilities": dict(AGENT_CAPABILITIES),
@@ -412,7 +414,7 @@ def initialize_result(
         "agentInfo": {"name": "openheim", "title": "openheim", "version": version},
         "_meta": {
             "models": models_meta(config),
-            "mcp_servers": [],
+            "mcp_servers": [dict(row) for row in mcp_servers],
             "skills": list(skills),
             "tools": tool_definitions(tools),
         },

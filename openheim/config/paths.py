@@ -33,3 +33,8 @@ class Paths:
     @property
     def skills_dir(self) -> Path:
         return self.home / "skills"
+
+    @property
+    def logs_dir(self) -> Path:
+        """MCP servers' stderr, one file per server, so it never mixes into our output."""
+        return self.home / "logs"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import enum
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 import attrs
@@ -26,6 +28,8 @@ from openheim.models import ToolResult
 REQUEST_BUFFER = 16
 #: A connection that lasted this long resets the restart backoff.
 STABLE_SECS = 10.0
+#: A server's stderr log is moved to ``.1`` when it starts bigger than this.
+LOG_ROTATE_BYTES = 4 * 1024 * 1024
 
 
 class ServerState(enum.StrEnum):
@@ -55,6 +59,8 @@ class _CallRequest:
     tool: str
     arguments: dict[str, Any]
     reply: trio.MemorySendChannel[ToolResult]
+    #: Cancelled by the caller when it gives up; the SDK then sends ``notifications/cancelled``.
+    scope: trio.CancelScope
 
 
 class ServerGone(Exception):
@@ -110,17 +116,22 @@ class McpServerActor:
         config: McpServerConfig,
         *,
         errlog: TextIO | None = None,
+        log_path: Path | None = None,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
     ) -> None:
         self.config = config
+        #: Where a stdio server's stderr goes: ``errlog`` if given, else ``log_path``, else ours.
         self._errlog = errlog
+        self.log_path = log_path
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self.status = ServerStatus(ServerState.STARTING)
         self.tools: tuple[McpToolInfo, ...] = ()
         #: How many times the server has connected; tests and status lines read it.
         self.connections = 0
+        #: How many times it was started again after dying or failing to start.
+        self.restarts = 0
         self._changed = trio.Event()
         self._requests, self._inbox = trio.open_memory_channel[_CallRequest](REQUEST_BUFFER)
 
@@ -150,14 +161,17 @@ class McpServerActor:
         if self.status.state is not ServerState.CONNECTED:
             return ToolResult(self._unavailable(), is_error=True)
         reply, answer = trio.open_memory_channel[ToolResult](1)
+        scope = trio.CancelScope()
         async with answer:
-            await self._requests.send(_CallRequest(tool, arguments, reply))
             try:
+                await self._requests.send(_CallRequest(tool, arguments, reply, scope))
                 return await answer.receive()
             except trio.EndOfChannel:
                 return ToolResult(
                     f"MCP server {self.name!r} stopped before answering {tool!r}", is_error=True
                 )
+            finally:
+                scope.cancel()  # a no-op once answered; tells the server when we gave up
 
     def _unavailable(self) -> str:
         status = self.status
@@ -188,6 +202,7 @@ class McpServerActor:
                 delay = self._backoff_initial
             await trio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)
+            self.restarts += 1
             self._set(ServerStatus(ServerState.STARTING))
 
     def _drain_pending(self) -> None:
@@ -200,11 +215,25 @@ class McpServerActor:
                 return
             request.reply.close()
 
-    async def _connect_and_serve(self) -> None:
-        if self.config.transport != "stdio":
-            self._set(ServerStatus(ServerState.FAILED, error="streamable HTTP not supported yet"))
-            await trio.sleep_forever()
-        from mcp.client.session import ClientSession
+    @contextlib.asynccontextmanager
+    async def _transport(self, closed: trio.Event) -> AsyncIterator[tuple[Any, Any]]:
+        """The SDK's read and write streams for this server; ``closed`` is set when the
+        server goes away."""
+        if self.config.transport == "http":
+            from mcp.client.streamable_http import streamable_http_client
+            from mcp.shared._httpx_utils import create_mcp_http_client
+
+            assert self.config.url is not None
+            client = create_mcp_http_client(headers=dict(self.config.headers))
+            async with (
+                client,
+                streamable_http_client(self.config.url, http_client=client) as (
+                    read,
+                    write,
+                ),
+            ):
+                yield _WatchedStream(read, closed), write
+            return
         from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
 
         assert self.config.command is not None
@@ -214,13 +243,47 @@ class McpServerActor:
             env=get_default_environment() | dict(self.config.env),
             cwd=self.config.cwd,
         )
+        # stdio_client starts the server in its own session (process group) and kills the
+        # whole group on exit, so no grandchild outlives us.
+        with self._stderr() as errlog:
+            async with stdio_client(params, errlog=errlog) as (read, write):
+                yield _WatchedStream(read, closed), write
+
+    @contextlib.contextmanager
+    def _stderr(self) -> Iterator[TextIO]:
+        if self._errlog is not None or self.log_path is None:
+            yield self._errlog or sys.stderr
+            return
+        path = self.log_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_size > LOG_ROTATE_BYTES:
+                path.replace(path.with_name(path.name + ".1"))
+        with path.open("a", encoding="utf-8", errors="replace") as log:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            log.write(f"--- {stamp} starting {self.config.command} (openheim) ---\n")
+            log.flush()
+            yield log
+
+    async def _connect_and_serve(self) -> None:
+        from mcp.client.session import ClientSession
+
         timeout = self.config.startup_timeout_secs
         closed = trio.Event()
-        errlog = self._errlog or sys.stderr
+        # Room for one: a burst of notifications while listing comes to one more listing.
+        changed, changes = trio.open_memory_channel[None](1)
+
+        async def on_message(message: Any) -> None:
+            if type(message).__name__ == "ToolListChangedNotification":
+                with contextlib.suppress(trio.WouldBlock):
+                    changed.send_nowait(None)
+            elif isinstance(message, Exception) and self.config.transport == "http":
+                closed.set()  # the HTTP connection failed: reconnect rather than limp on
+
         # Entered and left here, in this one task, innermost first: the SDK requires it.
         async with (
-            stdio_client(params, errlog=errlog) as (read, write),
-            ClientSession(_WatchedStream(read, closed), write) as session,
+            self._transport(closed) as (read, write),
+            ClientSession(read, write, message_handler=on_message) as session,
         ):
             try:
                 with trio.fail_after(timeout):
@@ -235,10 +298,24 @@ class McpServerActor:
             self._set(ServerStatus(ServerState.CONNECTED, tool_count=len(tools)), tools)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._serve, session, nursery)
+                nursery.start_soon(self._follow_tool_list, session, changes, closed)
                 await closed.wait()
                 self._set(ServerStatus(ServerState.FAILED, error="the server exited"))
                 nursery.cancel_scope.cancel()
         raise ServerGone("the server exited")
+
+    async def _follow_tool_list(
+        self, session: Any, changes: trio.MemoryReceiveChannel[None], closed: trio.Event
+    ) -> None:
+        """``notifications/tools/list_changed``: list again, so sessions see the new tools."""
+        async for _ in changes:
+            try:
+                with trio.fail_after(self.config.tool_timeout_secs):
+                    tools = await _list_tools(session)
+            except Exception:
+                closed.set()  # a server that cannot list its tools is treated as gone
+                return
+            self._set(ServerStatus(ServerState.CONNECTED, tool_count=len(tools)), tools)
 
     async def _serve(self, session: Any, nursery: trio.Nursery) -> None:
         while True:
@@ -254,8 +331,10 @@ class McpServerActor:
         with request.reply:
             result: ToolResult
             try:
-                with trio.fail_after(timeout):
+                with request.scope, trio.fail_after(timeout):
                     raw = await session.call_tool(request.tool, request.arguments)
+                if request.scope.cancelled_caught:
+                    return  # the caller gave up; the SDK told the server
                 result = to_tool_result(raw)
             except trio.TooSlowError:
                 result = ToolResult(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO
 
 from openheim.concurrency import open_service_nursery
 from openheim.config.model import McpServerConfig
@@ -16,6 +17,7 @@ from openheim.mcp.tools import (
     sanitize,
     tools_of,
 )
+from openheim.redact import strip_url_credentials
 from openheim.tools.base import Tool
 
 
@@ -31,6 +33,10 @@ class McpSupervisor:
 
     def statuses(self) -> Mapping[str, ServerStatus]:
         return {name: actor.status for name, actor in self.actors.items()}
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Live state per server, for ``/api/mcp-servers``, the REPL's ``/mcp`` and ACP."""
+        return [describe_actor(self.actors[name]) for name in sorted(self.actors)]
 
     def tools(self) -> list[Tool]:
         """The tools of every connected server, as of now."""
@@ -55,14 +61,23 @@ async def open_mcp_supervisor(
     servers: Iterable[McpServerConfig],
     *,
     errlog: TextIO | None = None,
+    log_dir: Path | None = None,
     backoff_initial: float = 1.0,
     backoff_max: float = 60.0,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
 ) -> AsyncIterator[McpSupervisor]:
-    """Run the actors for as long as the body; leaving stops every server process."""
+    """Run the actors for as long as the body; leaving stops every server process.
+
+    A stdio server's stderr goes to ``errlog``, or else to ``log_dir/mcp-NAME.log``, or else
+    to ours.
+    """
     actors = [
         McpServerActor(
-            config, errlog=errlog, backoff_initial=backoff_initial, backoff_max=backoff_max
+            config,
+            errlog=errlog,
+            log_path=log_dir / f"mcp-{sanitize(config.name)}.log" if log_dir else None,
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
         )
         for config in servers
         if config.enabled
@@ -71,3 +86,25 @@ async def open_mcp_supervisor(
         for actor in actors:
             nursery.start_soon(actor.run, name=f"mcp:{actor.name}")
         yield McpSupervisor(actors, output_limit)
+
+
+def describe_actor(actor: McpServerActor) -> dict[str, Any]:
+    """No secrets: env and headers stay out; a URL loses any credentials."""
+    config, status = actor.config, actor.status
+    row: dict[str, Any] = {"name": actor.name, "transport": config.transport}
+    if config.command:
+        row["command"] = config.command
+    if config.url:
+        row["url"] = strip_url_credentials(config.url)
+    row |= {
+        "state": status.state.value,
+        "connected": status.state is ServerState.CONNECTED,
+        "tool_count": status.tool_count,
+        "tools": [tool.definition.name for tool in tools_of(actor)],
+        "restarts": actor.restarts,
+    }
+    if status.error:
+        row["error"] = status.error
+    if actor.log_path is not None and config.transport == "stdio":
+        row["log"] = str(actor.log_path)
+    return row

@@ -26,7 +26,15 @@ from openheim.errors import HistoryError, OpenheimError
 from openheim.headless import open_session
 from openheim.models import ToolCall
 from openheim.permissions import Answer
-from openheim.repl.commands import Blank, Command, Prompt, UnknownCommand, help_text, parse_line
+from openheim.repl.commands import (
+    Blank,
+    Command,
+    Prompt,
+    UnknownCommand,
+    help_text,
+    mcp_lines,
+    parse_line,
+)
 from openheim.repl.source import LineSource, open_line_source
 from openheim.repl.view import ReplView
 from openheim.session import Session, SessionOptions, SessionRegistry, open_runtime
@@ -189,6 +197,14 @@ class Repl:
                 await self._resume(argument)
             case "sessions":
                 await self._sessions()
+            case "mcp":
+                self._mcp()
+
+    def _mcp(self) -> None:
+        runtime = self.sessions.runtime
+        rows = runtime.mcp.describe() if runtime.mcp else []
+        for line in mcp_lines(rows, str(runtime.paths.config_file)):
+            self.view.line(line)
 
     def _model(self, spec: str) -> None:
         if spec:

@@ -6,6 +6,9 @@ line) are tested without a terminal.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import attrs
 
 #: Name → (argument, what it does); the order is the order ``/help`` shows.
@@ -16,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("", "start a fresh conversation with the same model and skills"),
     "resume": ("ID", "continue a stored conversation (an id prefix is enough)"),
     "sessions": ("", "list recent conversations"),
+    "mcp": ("", "list MCP servers: state, tools, errors and where their logs are"),
     "exit": ("", "leave (Ctrl-D does too)"),
 }
 
@@ -88,3 +92,26 @@ def help_text() -> str:
     lines.append("Keys:")
     lines.extend(f"  {key:<{key_width}}  {what}" for key, what in KEYS)
     return "\n".join(lines)
+
+
+def mcp_lines(rows: Sequence[Mapping[str, Any]], config_file: str) -> list[str]:
+    """``/mcp``: one block per server, from ``McpSupervisor.describe()`` rows."""
+    if not rows:
+        return [
+            f"no MCP servers (add [mcp_servers.NAME] to {config_file}, or run openheim mcp import)"
+        ]
+    lines = []
+    for row in rows:
+        where = row.get("command") or row.get("url") or ""
+        state = row["state"]
+        if state == "connected":
+            state = f"connected, {row['tool_count']} tools"
+        restarts = f", {row['restarts']} restarts" if row.get("restarts") else ""
+        lines.append(f"{row['name']} ({row['transport']}: {where}): {state}{restarts}")
+        if row.get("error"):
+            lines.append(f"  error: {row['error']}")
+        if row.get("tools"):
+            lines.append(f"  tools: {', '.join(row['tools'])}")
+        if row.get("log"):
+            lines.append(f"  log: {row['log']}")
+    return lines

@@ -22,7 +22,6 @@ import json
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import trio
 from quart import Response, g, request
@@ -32,85 +31,17 @@ from werkzeug.exceptions import HTTPException
 from openheim.acp import schema
 from openheim.config.model import Config, McpServerConfig, ProviderConfig
 from openheim.errors import ConversationNotFoundError, HistoryError
+from openheim.redact import REDACTED, redact_args, strip_url_credentials
 from openheim.server.auth import bearer_token, refusal
 from openheim.skills import installed_skills
 from openheim.store import codec
 
 if TYPE_CHECKING:
+    from openheim.mcp.supervisor import McpSupervisor
     from openheim.server.app import ServerState
 
-REDACTED = "<redacted>"
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
-MCP_NOT_CONNECTED = "not connected yet (MCP arrives in a later release)"
-#: Query parameters whose values are shown: they select an API version, never a secret.
-_SAFE_QUERY = frozenset({"api-version", "api_version", "version", "alt"})
-_SECRET_NAME = re.compile(
-    r"key|token|secret|passw|pwd|auth|credential|bearer|cookie|signature|private", re.I
-)
-_KNOWN_KEY = re.compile(
-    r"^(sk|pk|rk|ghp|gho|ghs|ghu|ghr|github_pat|glpat|xox[abprs]|AIza|ya29|hf|eyJ)[-_A-Za-z0-9.]{12,}$"
-)
-_LONG_TOKEN = re.compile(r"^[A-Za-z0-9+_=.-]{32,}$")
-_ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-# --- redaction core --------------------------------------------------------------------------
-
-
-def strip_url_credentials(url: str) -> str:
-    """The URL without userinfo or fragment; query values redacted unless known harmless."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return REDACTED
-    if not parts.scheme or not parts.netloc:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    pairs = []
-    for piece in parts.query.split("&") if parts.query else ():
-        name, eq, _ = piece.partition("=")
-        pairs.append(piece if name.lower() in _SAFE_QUERY or not eq else f"{name}={REDACTED}")
-    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), ""))
-
-
-def _looks_like_key(value: str) -> bool:
-    if _KNOWN_KEY.match(value):
-        return True
-    return bool(
-        _LONG_TOKEN.match(value)
-        and any(c.isdigit() for c in value)
-        and any(c.isalpha() for c in value)
-    )
-
-
-def _redact_value(value: str) -> str:
-    name, eq, _ = value.partition("=")
-    if eq and _ENV_ASSIGNMENT.match(name) and _SECRET_NAME.search(name):
-        return f"{name}={REDACTED}"
-    if "://" in value:
-        return strip_url_credentials(value)
-    return REDACTED if _looks_like_key(value) else value
-
-
-def redact_args(args: tuple[str, ...] | list[str]) -> list[str]:
-    """Command-line arguments with anything that looks secret replaced (see module doc)."""
-    redacted: list[str] = []
-    hide_next = False
-    for arg in args:
-        if hide_next:
-            redacted.append(REDACTED)
-            hide_next = False
-        elif arg.startswith("-") and len(arg) > 1:
-            flag, eq, value = arg.partition("=")
-            if _SECRET_NAME.search(flag):
-                redacted.append(f"{flag}={REDACTED}" if eq else arg)
-                hide_next = not eq
-            else:
-                redacted.append(f"{flag}={_redact_value(value)}" if eq else arg)
-        else:
-            redacted.append(_redact_value(arg))
-    return redacted
 
 
 def _number(value: float) -> float | int:
@@ -155,18 +86,22 @@ def public_config(config: Config) -> dict[str, Any]:
     }
 
 
-def mcp_status(config: Config) -> list[dict[str, Any]]:
-    """``GET /api/mcp-servers``: configured servers; none is connected before MCP lands."""
+def mcp_status(config: Config, supervisor: McpSupervisor | None) -> list[dict[str, Any]]:
+    """``GET /api/mcp-servers``: live state of the configured servers (disabled ones too)."""
+    live = {row["name"]: row for row in supervisor.describe()} if supervisor else {}
     statuses = []
     for name in sorted(config.mcp_servers):
+        if name in live:
+            statuses.append(live[name])
+            continue
         server = config.mcp_servers[name]
         status: dict[str, Any] = {"name": name, "transport": server.transport}
         if server.command:
             status["command"] = server.command
         if server.url:
             status["url"] = strip_url_credentials(server.url)
-        error = MCP_NOT_CONNECTED if server.enabled else "disabled in the config"
-        status.update(connected=False, tool_count=0, error=error)
+        status |= {"state": "disabled", "connected": False, "tool_count": 0, "tools": []}
+        status |= {"restarts": 0, "error": "disabled in the config"}
         statuses.append(status)
     return statuses
 
@@ -273,7 +208,7 @@ def create_rest_app(state: ServerState) -> QuartTrio:
 
     @app.get("/api/mcp-servers")
     async def get_mcp_servers() -> Response:
-        return json_response(mcp_status(config))
+        return json_response(mcp_status(config, g.tenant.runtime.mcp))
 
     @app.get("/api/sessions")
     async def list_sessions() -> Response:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -26,6 +27,9 @@ from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
 from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
 
+if TYPE_CHECKING:
+    from openheim.mcp.supervisor import McpSupervisor
+
 log = logging.getLogger(__name__)
 
 REQUEST_BUFFER = 8
@@ -40,7 +44,8 @@ class SessionOptions:
     skills: tuple[str, ...] | None = None
     max_iterations: int | None = None
     allow_all_tools: bool = False
-    #: MCP servers a client passed for this session only; connected from step 5 on.
+    #: MCP servers a client passed for this session only (``McpServerConfig``): they start
+    #: with the session, stop with it, and no other session sees their tools.
     mcp_servers: tuple[Any, ...] = ()
 
 
@@ -76,6 +81,8 @@ class Session:
         self.asker: Asker | None = None
         #: Set by a face whose client owns the files (ACP ``fs/*``); None = the local disk.
         self.files: FileAccess | None = None
+        #: This session's own MCP servers while it serves; None when it has none.
+        self.mcp: McpSupervisor | None = None
         self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
@@ -134,7 +141,35 @@ class Session:
     # --- the actor ------------------------------------------------------------------------
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        task_status.started()
+        async with self._own_mcp_servers():
+            task_status.started()
+            await self._serve_prompts()
+
+    @contextlib.asynccontextmanager
+    async def _own_mcp_servers(self) -> AsyncIterator[None]:
+        """Start the client's servers in the background; stop them (and their processes)
+        when the session ends."""
+        servers = [server for server in self.options.mcp_servers if server.enabled]
+        if not servers:
+            yield
+            return
+        from openheim.mcp.supervisor import open_mcp_supervisor
+
+        supervisor = open_mcp_supervisor(
+            servers,
+            log_dir=self.runtime.paths.logs_dir,
+            output_limit=self.runtime.config.tools.output_limit_bytes,
+        )
+        async with supervisor as mcp:
+            self.mcp = mcp
+            self.tools.add_source(mcp)
+            try:
+                yield
+            finally:
+                self.tools.remove_source(mcp)
+                self.mcp = None
+
+    async def _serve_prompts(self) -> None:
         async with self._inbox:
             async for request in self._inbox:
                 try:

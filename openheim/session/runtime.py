@@ -136,7 +136,9 @@ async def open_runtime(
             from openheim.mcp.supervisor import open_mcp_supervisor
 
             supervisor = open_mcp_supervisor(
-                config.mcp_servers.values(), output_limit=config.tools.output_limit_bytes
+                config.mcp_servers.values(),
+                log_dir=paths.logs_dir,
+                output_limit=config.tools.output_limit_bytes,
             )
             mcp = await stack.enter_async_context(supervisor)
         nursery = await stack.enter_async_context(open_service_nursery())

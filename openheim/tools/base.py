@@ -63,15 +63,22 @@ class ToolSource(Protocol):
 class ToolRegistry:
     """Tools by name. Registering a name twice is an error, never a silent overwrite.
 
-    A ``live`` source is asked on every lookup, so its tools appear once they exist; the
-    registered tools win over its tools of the same name.
+    ``live`` sources are asked on every lookup, so their tools appear once they exist. On a
+    name clash the registered tools win, then the source added last (a session's own MCP
+    servers over the process's).
     """
 
     def __init__(self, tools: Iterable[Tool] = (), *, live: ToolSource | None = None) -> None:
         self._tools: dict[str, Tool] = {}
-        self._live = live
+        self._live: list[ToolSource] = [live] if live is not None else []
         for tool in tools:
             self.register(tool)
+
+    def add_source(self, source: ToolSource) -> None:
+        self._live.insert(0, source)
+
+    def remove_source(self, source: ToolSource) -> None:
+        self._live = [live for live in self._live if live is not source]
 
     def register(self, tool: Tool) -> None:
         name = tool.definition.name
@@ -84,15 +91,20 @@ class ToolRegistry:
 
     def get(self, name: str) -> Tool | None:
         tool = self._tools.get(name)
-        if tool is None and self._live is not None:
-            tool = self._live.find(name)
+        for source in self._live:
+            if tool is not None:
+                break
+            tool = source.find(name)
         return tool
 
     def _all(self) -> dict[str, Tool]:
-        if self._live is None:
+        if not self._live:
             return self._tools
-        live = {tool.definition.name: tool for tool in self._live.tools()}
-        return self._tools | {name: t for name, t in live.items() if name not in self._tools}
+        tools = dict(self._tools)
+        for source in self._live:
+            for tool in source.tools():
+                tools.setdefault(tool.definition.name, tool)
+        return tools
 
     def names(self) -> list[str]:
         return list(self._all())

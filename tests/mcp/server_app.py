@@ -1,11 +1,15 @@
-"""A real MCP server for the tests, run as a subprocess over stdio."""
+"""A real MCP server for the tests, run as a subprocess: over stdio, or with ``--http`` over
+Streamable HTTP on 127.0.0.1 (it prints ``PORT <n>`` once it listens)."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
+from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
 
 server = MCPServer("openheim-test")
 
@@ -47,5 +51,50 @@ def pid() -> int:
     return os.getpid()
 
 
+@server.tool()
+async def wait(seconds: float, marker: str) -> str:
+    """Sleep without blocking; writes ``marker`` if the client cancels the call."""
+    try:
+        await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        Path(marker).write_text("cancelled")
+        raise
+    return "waited"
+
+
+@server.tool()
+async def grow(name: str, ctx: Context) -> str:
+    """Add a tool named ``name`` and tell the client its tool list changed."""
+
+    def added() -> str:
+        return f"{name} works"
+
+    server.add_tool(added, name=name, description=f"added at run time: {name}")
+    await ctx.session.send_tool_list_changed()
+    return f"added {name}"
+
+
+def serve_http(port: int) -> None:
+    import hypercorn.trio
+    import trio
+    from hypercorn.config import Config
+
+    config = Config()
+    config.bind = [f"127.0.0.1:{port}"]
+    config.accesslog = None
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            app = server.streamable_http_app()
+            urls = await nursery.start(hypercorn.trio.serve, app, config)
+            print("PORT", urls[0].rsplit(":", 1)[1], flush=True)
+
+    trio.run(main)
+
+
 if __name__ == "__main__":
-    server.run()
+    print("server_app: starting", file=sys.stderr, flush=True)  # tests find it in the log
+    if "--http" in sys.argv:
+        serve_http(int(sys.argv[sys.argv.index("--http") + 1]) if len(sys.argv) > 2 else 0)
+    else:
+        server.run()

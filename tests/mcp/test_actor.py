@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -12,7 +13,7 @@ from openheim.config.model import McpServerConfig
 from openheim.mcp.actor import ServerState
 from openheim.mcp.supervisor import McpSupervisor, open_mcp_supervisor
 from openheim.tools.base import ToolContext, ToolRegistry
-from tests.mcp.conftest import server_config
+from tests.mcp.conftest import HttpServer, server_config
 
 CONTEXT = ToolContext(cwd=os.getcwd())  # type: ignore[arg-type]
 
@@ -26,16 +27,16 @@ async def supervisor() -> AsyncIterator[McpSupervisor]:
         yield mcp
 
 
-async def call(mcp: McpSupervisor, name: str, **arguments: object) -> tuple[str, bool]:
-    tool = mcp.find(name)
-    assert tool is not None, name
+async def call(mcp: McpSupervisor, tool_name: str, /, **arguments: object) -> tuple[str, bool]:
+    tool = mcp.find(tool_name)
+    assert tool is not None, tool_name
     result = await tool.call(dict(arguments), CONTEXT)
     return result.content, result.is_error
 
 
 async def test_lists_tools_with_sanitised_names_and_schemas(supervisor: McpSupervisor) -> None:
     status = supervisor.statuses()["my-server"]
-    assert status.state is ServerState.CONNECTED and status.tool_count == 6
+    assert status.state is ServerState.CONNECTED and status.tool_count == 8
     definitions = {t.definition.name: t.definition for t in supervisor.tools()}
     assert set(definitions) >= {"my_server__echo", "my_server__add", "my_server__crash"}
     assert definitions["my_server__add"].parameters["properties"].keys() == {"a", "b"}
@@ -95,12 +96,90 @@ async def test_server_that_never_starts_fails_while_another_works() -> None:
         assert [t.definition.name for t in mcp.tools() if t.definition.name.startswith("s")] == []
 
 
-async def test_http_server_is_reported_unsupported() -> None:
-    remote = McpServerConfig(name="remote", url="http://127.0.0.1:9/mcp")
-    async with open_mcp_supervisor([remote]) as mcp:
+async def test_streamable_http_server_calls_and_reconnects(http_server: HttpServer) -> None:
+    remote = McpServerConfig(name="remote", url=http_server.url, tool_timeout_secs=5)
+    async with open_mcp_supervisor([remote], backoff_initial=0.05, backoff_max=0.2) as mcp:
+        actor = mcp.actors["remote"]
+        with trio.fail_after(10):
+            await actor.wait_for(ServerState.CONNECTED)
+        assert await call(mcp, "remote__add", a=20, b=22) == ("42", False)
+
+        http_server.kill()
+        with trio.fail_after(1):
+            content, is_error = await call(mcp, "remote__echo", text="gone?")
+        assert is_error and "remote" in content
         with trio.fail_after(5):
+            await actor.wait_for(ServerState.FAILED)
+        assert actor.restarts >= 0 and "remote__echo" not in [
+            t.definition.name for t in mcp.tools()
+        ]
+
+        http_server.start()  # same port: the actor's next attempt finds it
+        with trio.fail_after(10):
+            await actor.wait_for(ServerState.CONNECTED, connections=2)
+        assert await call(mcp, "remote__echo", text="back") == ("echo: back", False)
+        assert actor.restarts >= 1
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_follows_tools_list_changed(transport: str, request: pytest.FixtureRequest) -> None:
+    if transport == "http":
+        config = McpServerConfig(name="s", url=request.getfixturevalue("http_server").url)
+    else:
+        config = server_config("s")
+    async with open_mcp_supervisor([config]) as mcp:
+        with trio.fail_after(20):
+            await mcp.actors["s"].wait_for(ServerState.CONNECTED)
+        assert mcp.find("s__sprout") is None
+        assert await call(mcp, "s__grow", name="sprout") == ("added sprout", False)
+        with trio.fail_after(5):
+            while mcp.find("s__sprout") is None:  # noqa: ASYNC110 (polling another process)
+                await trio.sleep(0.01)
+        assert mcp.statuses()["s"].tool_count == 9
+        assert await call(mcp, "s__sprout") == ("sprout works", False)
+
+
+async def test_a_caller_giving_up_cancels_the_call_on_the_server(
+    supervisor: McpSupervisor, tmp_path: Path
+) -> None:
+    marker = tmp_path / "cancelled"
+    with trio.move_on_after(0.3):
+        await call(supervisor, "my_server__wait", seconds=30, marker=str(marker))
+    with trio.fail_after(5):
+        while not marker.exists():  # noqa: ASYNC110 (polling another process)
+            await trio.sleep(0.02)
+    # The connection stays usable after the cancel.
+    assert await call(supervisor, "my_server__echo", text="still") == ("echo: still", False)
+
+
+async def test_stderr_goes_to_a_log_file_per_server(tmp_path: Path) -> None:
+    async with open_mcp_supervisor([server_config("logged-one")], log_dir=tmp_path) as mcp:
+        with trio.fail_after(20):
+            await mcp.actors["logged-one"].wait_for(ServerState.CONNECTED)
+        row = mcp.describe()[0]
+    log = tmp_path / "mcp-logged_one.log"
+    assert row["log"] == str(log)
+    text = log.read_text()
+    assert "starting" in text.splitlines()[0] and "server_app: starting" in text
+
+
+async def test_describe_shows_live_state_without_secrets() -> None:
+    secret = server_config("live", env={"API_TOKEN": "sk-very-secret-value-123456"})
+    remote = McpServerConfig(
+        name="remote",
+        url="http://user:pw@127.0.0.1:9/mcp?token=abc",
+        headers={"Authorization": "Bearer sk-x"},
+    )
+    async with open_mcp_supervisor([secret, remote], backoff_initial=30) as mcp:
+        with trio.fail_after(20):
+            await mcp.actors["live"].wait_for(ServerState.CONNECTED)
             await mcp.actors["remote"].wait_for(ServerState.FAILED)
-        assert "not supported yet" in (mcp.statuses()["remote"].error or "")
+        rows = {row["name"]: row for row in mcp.describe()}
+    assert rows["live"]["state"] == "connected" and rows["live"]["connected"] is True
+    assert "live__echo" in rows["live"]["tools"] and rows["live"]["tool_count"] == 8
+    assert rows["remote"]["state"] == "failed" and "connect" in rows["remote"]["error"].lower()
+    assert rows["remote"]["url"] == "http://127.0.0.1:9/mcp?token=<redacted>"
+    assert "sk-" not in repr(rows) and "pw" not in repr(rows)
 
 
 async def test_call_to_starting_server_waits_for_it() -> None:

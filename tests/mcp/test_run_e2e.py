@@ -51,13 +51,13 @@ async def test_run_calls_an_mcp_tool_and_leaves_no_server_behind(home: Home) -> 
     server_pid = int(tool_messages["call_pid"])
     # The run has exited: its MCP server must be gone too (not merely orphaned).
     for _ in range(100):
-        if not _alive(server_pid):
+        if not alive(server_pid):
             break
         await trio.sleep(0.05)
-    assert not _alive(server_pid), f"MCP server {server_pid} outlived the run"
+    assert not alive(server_pid), f"MCP server {server_pid} outlived the run"
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -10,6 +10,7 @@ from openheim.repl.commands import (
     UnknownCommand,
     continues,
     help_text,
+    mcp_lines,
     parse_line,
 )
 
@@ -35,3 +36,38 @@ def test_help_names_every_command_and_the_multi_line_keys() -> None:
     text = help_text()
     assert all(f"/{name}" in text for name in COMMANDS)
     assert "Esc Enter" in text and "\\ at the end of a line" in text
+
+
+def test_mcp_lines_show_state_tools_errors_and_logs() -> None:
+    rows = [
+        {
+            "name": "files",
+            "transport": "stdio",
+            "command": "npx",
+            "state": "connected",
+            "tool_count": 2,
+            "tools": ["files__read", "files__list"],
+            "restarts": 1,
+            "log": "/h/logs/mcp-files.log",
+        },
+        {
+            "name": "web",
+            "transport": "http",
+            "url": "http://127.0.0.1:9/mcp",
+            "state": "failed",
+            "tool_count": 0,
+            "tools": [],
+            "restarts": 0,
+            "error": "ConnectError: refused",
+        },
+    ]
+    assert mcp_lines(rows, "/h/config.toml") == [
+        "files (stdio: npx): connected, 2 tools, 1 restarts",
+        "  tools: files__read, files__list",
+        "  log: /h/logs/mcp-files.log",
+        "web (http: http://127.0.0.1:9/mcp): failed",
+        "  error: ConnectError: refused",
+    ]
+    assert mcp_lines([], "/h/config.toml") == [
+        "no MCP servers (add [mcp_servers.NAME] to /h/config.toml, or run openheim mcp import)"
+    ]

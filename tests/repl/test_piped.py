@@ -177,3 +177,14 @@ async def test_sigint_with_piped_input_cancels_the_turn_then_quits_when_idle(
     finally:
         process.kill()
         await process.wait()
+
+
+async def test_mcp_command_lists_the_configured_servers(home: ReplHome) -> None:
+    none = await run_piped(home, "/mcp\n")
+    assert none.returncode == 0, none.stderr
+    assert none.stdout.startswith("no MCP servers (add [mcp_servers.NAME] to ")
+    config = home.path / "config.toml"
+    config.write_text(config.read_text() + '\n[mcp_servers.gone]\ncommand = "/nonexistent/mcp"\n')
+    listed = await run_piped(home, "/mcp\n")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("gone (stdio: /nonexistent/mcp): ")

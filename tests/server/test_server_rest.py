@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import httpx
+import trio
 
-from openheim.server.rest import redact_args, strip_url_credentials
+from openheim.redact import redact_args, strip_url_credentials
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home, home
 from tests.server.client import connect, running_server
@@ -17,14 +18,14 @@ INLINE_KEY = "sk-inline-SECRET-abcdef0123456789"
 MCP_EXTRA = f"""api_key = "{INLINE_KEY}"
 
 [mcp_servers.files]
-command = "npx"
+command = "/nonexistent/npx"
 args = ["-y", "@modelcontextprotocol/server-filesystem", "/srv/data",
         "--api-key", "sk-arg-SECRET-0123456789abcdef", "--token=tok-SECRET-987654321",
         "GITHUB_TOKEN=ghp_SECRETSECRETSECRET0123"]
 env = {{ GITHUB_TOKEN = "env-SECRET-value-42", PLAIN = "also-hidden" }}
 
 [mcp_servers.remote]
-url = "https://user:pw-SECRET@mcp.example.com/mcp?key=q-SECRET-7&api-version=2"
+url = "http://user:pw-SECRET@127.0.0.1:9/mcp?key=q-SECRET-7&api-version=2"
 headers = {{ Authorization = "Bearer hdr-SECRET-1" }}
 """
 SECRETS = ("SECRET", INLINE_KEY, API_KEY, "also-hidden", "pw-", "ghp_")
@@ -63,7 +64,7 @@ async def test_config_and_metadata_routes(home: Home) -> None:
             "mcp_servers": {
                 "files": {
                     "transport": "stdio",
-                    "command": "npx",
+                    "command": "/nonexistent/npx",
                     "args": [
                         "-y",
                         "@modelcontextprotocol/server-filesystem",
@@ -83,7 +84,7 @@ async def test_config_and_metadata_routes(home: Home) -> None:
                     "command": None,
                     "args": [],
                     "env": {},
-                    "url": "https://mcp.example.com/mcp?key=<redacted>&api-version=2",
+                    "url": "http://127.0.0.1:9/mcp?key=<redacted>&api-version=2",
                     "headers": ["Authorization"],
                     "enabled": True,
                 },
@@ -105,24 +106,31 @@ async def test_config_and_metadata_routes(home: Home) -> None:
         ]
         assert all(t["type"] == "function" for t in tools)
         assert all(set(t["function"]) == {"name", "description", "parameters"} for t in tools)
-        assert await get("/api/mcp-servers") == [
-            {
-                "name": "files",
-                "transport": "stdio",
-                "command": "npx",
-                "connected": False,
-                "tool_count": 0,
-                "error": "not connected yet (MCP arrives in a later release)",
-            },
-            {
-                "name": "remote",
-                "transport": "http",
-                "url": "https://mcp.example.com/mcp?key=<redacted>&api-version=2",
-                "connected": False,
-                "tool_count": 0,
-                "error": "not connected yet (MCP arrives in a later release)",
-            },
-        ]
+        servers: object = None
+        with trio.fail_after(10):  # both fail: a missing command, a refused connection
+            while not servers or any(row["state"] == "starting" for row in servers):
+                servers = await get("/api/mcp-servers")
+                await trio.sleep(0.02)
+        assert isinstance(servers, list)
+        files, remote = servers
+        assert files.pop("error") == "command not found: /nonexistent/npx"
+        assert "connect" in remote.pop("error").lower()
+        common = {"state": "failed", "connected": False, "tool_count": 0, "tools": []}
+        assert files == {
+            "name": "files",
+            "transport": "stdio",
+            "command": "/nonexistent/npx",
+            "restarts": files["restarts"],
+            "log": str(home.path / "logs" / "mcp-files.log"),
+            **common,
+        }
+        assert remote == {
+            "name": "remote",
+            "transport": "http",
+            "url": "http://127.0.0.1:9/mcp?key=<redacted>&api-version=2",
+            "restarts": remote["restarts"],
+            **common,
+        }
         assert await get("/healthz") == {"status": "ok"}
 
         missing = await http.get(f"{server.url}/api/nothing")
@@ -240,3 +248,24 @@ def test_url_credentials() -> None:
         "http://[::1]:8080/v1?key=<redacted>"
     )
     assert strip_url_credentials("not a url") == "not a url"
+
+
+async def test_mcp_routes_show_a_connected_server_and_its_tools(home: Home) -> None:
+    from tests.mcp.test_run_e2e import mcp_config_table
+
+    async with (
+        running_server(home, extra=mcp_config_table("live-one")) as server,
+        httpx.AsyncClient() as http,
+    ):
+        rows: list[dict[str, object]] = []
+        with trio.fail_after(20):
+            while not rows or rows[0]["state"] != "connected":
+                rows = (await http.get(f"{server.url}/api/mcp-servers")).json()
+                await trio.sleep(0.05)
+        assert rows[0]["tool_count"] == 8 and "live_one__echo" in rows[0]["tools"]  # type: ignore[operator]
+        tools = (await http.get(f"{server.url}/api/tools")).json()
+        names = [t["function"]["name"] for t in tools]
+        assert names[:3] == ["execute_command", "read_file", "write_file"]
+        assert "live_one__add" in names
+        add = next(t for t in tools if t["function"]["name"] == "live_one__add")
+        assert add["function"]["parameters"]["required"] == ["a", "b"]
