@@ -68,10 +68,11 @@ class ServerGone(Exception):
 
 
 class _WatchedStream:
-    """The session's read stream, setting ``closed`` when the server's output ends.
+    """An HTTP session's read stream, setting ``closed`` when the transport ends it.
 
     The SDK notices the end itself but does not tell us; this is how the owner task learns
-    that the server died while no call is in flight, so it can restart it at once.
+    that the server went away while no call is in flight, so it can reconnect at once.
+    (Our own stdio transport reports the server's exit directly.)
     """
 
     def __init__(self, inner: Any, closed: trio.Event) -> None:
@@ -132,6 +133,9 @@ class McpServerActor:
         self.connections = 0
         #: How many times it was started again after dying or failing to start.
         self.restarts = 0
+        #: The stdio server's process (and process group) id while it runs.
+        self.pid: int | None = None
+        self._last_quick_restart = -STABLE_SECS
         self._changed = trio.Event()
         self._requests, self._inbox = trio.open_memory_channel[_CallRequest](REQUEST_BUFFER)
 
@@ -180,10 +184,16 @@ class McpServerActor:
         return f"MCP server {self.name!r} is still starting"
 
     async def run(self) -> None:
-        """Connect, serve, and reconnect with exponential backoff until cancelled."""
+        """Connect, serve, and reconnect until cancelled.
+
+        A server that was up and dies is started again at once (the next turn finds it back),
+        but only once per ``STABLE_SECS``; failing again, or failing to start, backs off
+        exponentially from ``backoff_initial`` to ``backoff_max``.
+        """
         delay = self._backoff_initial
         while True:
             started = trio.current_time()
+            connections = self.connections
             try:
                 await self._connect_and_serve()
                 error = "the server exited"
@@ -196,14 +206,21 @@ class McpServerActor:
                 error = _describe(rest or group)
             except Exception as exc:
                 error = _describe(exc)
-            self._set(ServerStatus(ServerState.FAILED, error=error))
             self._drain_pending()
+            self.restarts += 1
+            if self.connections > connections and self._may_restart_at_once():
+                self._last_quick_restart = trio.current_time()
+                self._set(ServerStatus(ServerState.STARTING, error=f"restarting: {error}"))
+                continue
+            self._set(ServerStatus(ServerState.FAILED, error=error))
             if trio.current_time() - started > STABLE_SECS:
                 delay = self._backoff_initial
             await trio.sleep(delay)
             delay = min(delay * 2, self._backoff_max)
-            self.restarts += 1
             self._set(ServerStatus(ServerState.STARTING))
+
+    def _may_restart_at_once(self) -> bool:
+        return trio.current_time() - self._last_quick_restart > STABLE_SECS
 
     def _drain_pending(self) -> None:
         """Requests queued for a connection that is gone: close their replies (callers see
@@ -234,20 +251,19 @@ class McpServerActor:
             ):
                 yield _WatchedStream(read, closed), write
             return
-        from mcp.client.stdio import StdioServerParameters, get_default_environment, stdio_client
+        from openheim.mcp.stdio import open_stdio_transport
 
-        assert self.config.command is not None
-        params = StdioServerParameters(
-            command=self.config.command,
-            args=list(self.config.args),
-            env=get_default_environment() | dict(self.config.env),
-            cwd=self.config.cwd,
-        )
-        # stdio_client starts the server in its own session (process group) and kills the
-        # whole group on exit, so no grandchild outlives us.
         with self._stderr() as errlog:
-            async with stdio_client(params, errlog=errlog) as (read, write):
-                yield _WatchedStream(read, closed), write
+            async with open_stdio_transport(self.config, errlog=errlog, exited=closed) as (
+                read,
+                write,
+                pid,
+            ):
+                self.pid = pid
+                try:
+                    yield read, write
+                finally:
+                    self.pid = None
 
     @contextlib.contextmanager
     def _stderr(self) -> Iterator[TextIO]:
@@ -300,7 +316,10 @@ class McpServerActor:
                 nursery.start_soon(self._serve, session, nursery)
                 nursery.start_soon(self._follow_tool_list, session, changes, closed)
                 await closed.wait()
-                self._set(ServerStatus(ServerState.FAILED, error="the server exited"))
+                # Said before the (slow) teardown: a server about to be restarted at once is
+                # "starting", so calls wait for it rather than fail.
+                state = ServerState.STARTING if self._may_restart_at_once() else ServerState.FAILED
+                self._set(ServerStatus(state, error="the server exited"))
                 nursery.cancel_scope.cancel()
         raise ServerGone("the server exited")
 
@@ -324,6 +343,7 @@ class McpServerActor:
 
     async def _serve_one(self, session: Any, request: _CallRequest) -> None:
         from mcp.shared.exceptions import MCPError
+        from mcp_types import CONNECTION_CLOSED
 
         from openheim.mcp.tools import to_tool_result
 
@@ -341,7 +361,11 @@ class McpServerActor:
                     f"MCP tool {request.tool!r} timed out after {timeout:g} s", is_error=True
                 )
             except MCPError as exc:
-                result = ToolResult(f"MCP server {self.name!r}: {exc}", is_error=True)
+                if exc.code == CONNECTION_CLOSED:
+                    message = f"MCP server {self.name!r} exited during the call"
+                else:
+                    message = f"MCP server {self.name!r}: {exc}"
+                result = ToolResult(message, is_error=True)
             except trio.Cancelled:
                 # The connection is going away: answer now, never leave the caller hanging.
                 gone = ToolResult(f"MCP server {self.name!r} exited during the call", is_error=True)

@@ -44,11 +44,12 @@ class McpSupervisor:
         return [tool for actor in self.actors.values() for tool in tools_of(actor, limit)]
 
     def find(self, name: str) -> Tool | None:
-        """A tool by exposed name; one of a server still starting waits for it when called."""
+        """A tool by exposed name; one of a server not connected yet waits for it when called."""
         for actor in self.actors.values():
             if not name.startswith(sanitize(actor.name) + SEPARATOR):
                 continue
-            if actor.status.state is ServerState.STARTING:
+            if actor.status.state is not ServerState.CONNECTED:
+                # Waits for a starting server; a failed one answers why it is unavailable.
                 return PendingMcpTool(actor, name, self.output_limit)
             for tool in tools_of(actor, self.output_limit):
                 if tool.definition.name == name:

@@ -8,7 +8,6 @@ background child outlives the call and none can keep the output pipes open forev
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import signal
@@ -20,6 +19,7 @@ import attrs
 import trio
 
 from openheim.models import ToolDefinition, ToolResult
+from openheim.processes import signal_group
 from openheim.tools.base import ToolContext
 
 #: Settings that make interactive programs give up or proceed instead of waiting for input.
@@ -117,12 +117,6 @@ def command_env(extra: Mapping[str, str]) -> dict[str, str]:
     """The child's environment: ours, made non-interactive, then the session's own settings
     (which win, since an operator set them on purpose)."""
     return {**os.environ, **NONINTERACTIVE_ENV, **extra}
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL every process in the group; a group that is already gone is fine."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
 
 
 async def _drain(stream: trio.abc.ReceiveStream, sink: _CappedOutput) -> None:
@@ -241,10 +235,10 @@ class ExecuteCommandTool:
                     shell_exited = True
                     # Leftover background children would keep the pipes open: end them, and
                     # stop reading soon even if some escaped the group.
-                    _kill_group(pgid)
+                    signal_group(pgid)
                     reading.deadline = trio.current_time() + _PIPE_GRACE_SECS
         finally:
-            _kill_group(pgid)
+            signal_group(pgid)
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(_REAP_GRACE_SECS):
                     await process.wait()

@@ -52,6 +52,14 @@ def pid() -> int:
 
 
 @server.tool()
+def child() -> int:
+    """Start a long ``sleep`` child and return its pid: it must not outlive openheim."""
+    import subprocess
+
+    return subprocess.Popen(["sleep", "300"]).pid
+
+
+@server.tool()
 async def wait(seconds: float, marker: str) -> str:
     """Sleep without blocking; writes ``marker`` if the client cancels the call."""
     try:

@@ -1,4 +1,5 @@
-"""MCP servers an ACP client passes in ``session/new``: that session's only, stopped with it."""
+"""MCP through ACP sessions: a crashing config server, and servers a client passes in
+``session/new`` (that session's only, stopped with it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from openheim.testing import Reply
 from tests.acp.client import open_agent
 from tests.e2e.conftest import Home, request_messages
 from tests.mcp.conftest import SERVER_APP, HttpServer
-from tests.mcp.test_run_e2e import alive
+from tests.mcp.test_run_e2e import alive, mcp_config_table
 
 
 def prompt(session_id: str, text: str) -> dict[str, Any]:
@@ -70,3 +71,41 @@ async def test_a_session_server_is_used_by_its_session_only_and_stops_with_it(
                 await trio.sleep(0.05)
         _, closed = await agent.call("session/prompt", prompt(session_a, "after close"))
         assert closed["error"]["code"] == -32002
+
+
+async def test_a_crash_mid_call_fails_the_call_and_the_next_turn_has_the_server_back(
+    home: Home,
+) -> None:
+    config = home.path / "config.toml"
+    config.write_text(config.read_text() + mcp_config_table("tools"))
+    home.llm.script.extend(
+        [
+            Reply.tool_call("tools__pid", {}, id="pid_1"),
+            Reply.text("got the pid"),
+            Reply.tool_call("tools__crash", {}, id="crash"),
+            Reply.text("it crashed"),
+            Reply.tool_calls(
+                [("echo", "tools__echo", {"text": "back"}), ("pid_2", "tools__pid", {})]
+            ),
+            Reply.text("it is back"),
+        ]
+    )
+    async with open_agent(home) as agent:
+        await agent.initialize()
+        session = await agent.new_session(home.workdir)
+        await agent.result("session/prompt", prompt(session, "pid"))
+        first_pid = int(tool_results(home, 1)["pid_1"])
+
+        start = trio.current_time()
+        crashed = await agent.result("session/prompt", prompt(session, "crash it"))
+        assert crashed["stopReason"] == "end_turn"
+        assert trio.current_time() - start < 5  # the call failed at once, not at the timeout
+        error = tool_results(home, 3)["crash"]
+        assert error == "MCP server 'tools' exited during the call"
+
+        again = await agent.result("session/prompt", prompt(session, "again"))
+        assert again["stopReason"] == "end_turn"
+        results = tool_results(home, 5)
+        assert results["echo"] == "echo: back"
+        assert int(results["pid_2"]) != first_pid
+    assert not alive(int(results["pid_2"]))

@@ -36,7 +36,7 @@ async def call(mcp: McpSupervisor, tool_name: str, /, **arguments: object) -> tu
 
 async def test_lists_tools_with_sanitised_names_and_schemas(supervisor: McpSupervisor) -> None:
     status = supervisor.statuses()["my-server"]
-    assert status.state is ServerState.CONNECTED and status.tool_count == 8
+    assert status.state is ServerState.CONNECTED and status.tool_count == 9
     definitions = {t.definition.name: t.definition for t in supervisor.tools()}
     assert set(definitions) >= {"my_server__echo", "my_server__add", "my_server__crash"}
     assert definitions["my_server__add"].parameters["properties"].keys() == {"a", "b"}
@@ -135,7 +135,7 @@ async def test_follows_tools_list_changed(transport: str, request: pytest.Fixtur
         with trio.fail_after(5):
             while mcp.find("s__sprout") is None:  # noqa: ASYNC110 (polling another process)
                 await trio.sleep(0.01)
-        assert mcp.statuses()["s"].tool_count == 9
+        assert mcp.statuses()["s"].tool_count == 10
         assert await call(mcp, "s__sprout") == ("sprout works", False)
 
 
@@ -176,7 +176,7 @@ async def test_describe_shows_live_state_without_secrets() -> None:
             await mcp.actors["remote"].wait_for(ServerState.FAILED)
         rows = {row["name"]: row for row in mcp.describe()}
     assert rows["live"]["state"] == "connected" and rows["live"]["connected"] is True
-    assert "live__echo" in rows["live"]["tools"] and rows["live"]["tool_count"] == 8
+    assert "live__echo" in rows["live"]["tools"] and rows["live"]["tool_count"] == 9
     assert rows["remote"]["state"] == "failed" and "connect" in rows["remote"]["error"].lower()
     assert rows["remote"]["url"] == "http://127.0.0.1:9/mcp?token=<redacted>"
     assert "sk-" not in repr(rows) and "pw" not in repr(rows)

@@ -11,7 +11,7 @@ import trio
 
 from openheim.testing import Reply
 from tests.e2e.conftest import Home, request_messages
-from tests.mcp.conftest import SERVER_APP
+from tests.mcp.conftest import SERVER_APP, HttpServer
 
 
 def mcp_config_table(name: str = "test") -> str:
@@ -33,6 +33,7 @@ async def test_run_calls_an_mcp_tool_and_leaves_no_server_behind(home: Home) -> 
                 [
                     ("call_echo", "my_tools__echo", {"text": "from MCP"}),
                     ("call_pid", "my_tools__pid", {}),
+                    ("call_child", "my_tools__child", {}),
                 ]
             ),
             Reply.text("The server said echo: from MCP."),
@@ -49,12 +50,15 @@ async def test_run_calls_an_mcp_tool_and_leaves_no_server_behind(home: Home) -> 
     }
     assert tool_messages["call_echo"] == "echo: from MCP"
     server_pid = int(tool_messages["call_pid"])
-    # The run has exited: its MCP server must be gone too (not merely orphaned).
-    for _ in range(100):
-        if not alive(server_pid):
-            break
-        await trio.sleep(0.05)
-    assert not alive(server_pid), f"MCP server {server_pid} outlived the run"
+    child_pid = int(tool_messages["call_child"])
+    # The run has exited: its MCP server and the server's own child must be gone too (killed
+    # with the server's process group, not merely orphaned).
+    for pid in (server_pid, child_pid):
+        for _ in range(100):
+            if not alive(pid):
+                break
+            await trio.sleep(0.05)
+        assert not alive(pid), f"MCP server process {pid} outlived the run"
 
 
 def alive(pid: int) -> bool:
@@ -94,3 +98,19 @@ async def test_run_without_mcp_servers_never_imports_mcp(home: Home) -> None:
     )
     assert done.returncode == 0, done.stderr.decode()
     assert done.stdout.decode().strip() == "plain []"
+
+
+async def test_run_calls_a_streamable_http_server(home: Home, http_server: HttpServer) -> None:
+    table = f'\n[mcp_servers.web]\nurl = "{http_server.url}"\nstartup_timeout_secs = 10\n'
+    (home.path / "config.toml").write_text((home.path / "config.toml").read_text() + table)
+    home.llm.script.extend(
+        [
+            Reply.tool_call("web__add", {"a": 40, "b": 2}, id="call_add"),
+            Reply.text("It is 42."),
+        ]
+    )
+    result = await home.run("run", "Add over HTTP")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "It is 42.\n"
+    tool_messages = [m for m in request_messages(home.llm, 1) if m["role"] == "tool"]
+    assert tool_messages == [{"role": "tool", "tool_call_id": "call_add", "content": "42"}]

@@ -262,7 +262,7 @@ async def test_mcp_routes_show_a_connected_server_and_its_tools(home: Home) -> N
             while not rows or rows[0]["state"] != "connected":
                 rows = (await http.get(f"{server.url}/api/mcp-servers")).json()
                 await trio.sleep(0.05)
-        assert rows[0]["tool_count"] == 8 and "live_one__echo" in rows[0]["tools"]  # type: ignore[operator]
+        assert rows[0]["tool_count"] == 9 and "live_one__echo" in rows[0]["tools"]  # type: ignore[operator]
         tools = (await http.get(f"{server.url}/api/tools")).json()
         names = [t["function"]["name"] for t in tools]
         assert names[:3] == ["execute_command", "read_file", "write_file"]
