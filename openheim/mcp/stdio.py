@@ -57,6 +57,9 @@ async def open_stdio_transport(
     incoming, read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
     write, outgoing = anyio.create_memory_object_stream[SessionMessage](0)
 
+    #: Whether the server ever answered: one that never did gets no exit grace at shutdown.
+    answered = False
+
     def parse(line: bytes) -> SessionMessage | Exception:
         try:
             return SessionMessage(types.jsonrpc_message_adapter.validate_json(line, by_name=False))
@@ -64,6 +67,7 @@ async def open_stdio_transport(
             return exc
 
     async def pump_stdout() -> None:
+        nonlocal answered
         buffer = bytearray()
         async with incoming:
             while chunk := await stdout.receive_some(_READ_CHUNK):
@@ -72,6 +76,7 @@ async def open_stdio_transport(
                     line = bytes(buffer[:end])
                     del buffer[: end + 1]
                     if line.strip():
+                        answered = True
                         await incoming.send(parse(line))
                 if len(buffer) > MAX_LINE_BYTES:
                     await incoming.send(ValueError("a message longer than 32 MiB"))
@@ -103,16 +108,16 @@ async def open_stdio_transport(
                 nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
-            await _stop(process)
+            await _stop(process, grace=EXIT_GRACE_SECS if answered else 0.0)
 
 
-async def _stop(process: trio.Process) -> None:
+async def _stop(process: trio.Process, *, grace: float) -> None:
     """Close stdin, let the server exit, then end whatever is left of its group."""
     pgid = process.pid
     assert process.stdin is not None and process.stdout is not None
     with suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
         await process.stdin.aclose()
-    with trio.move_on_after(EXIT_GRACE_SECS):
+    with trio.move_on_after(grace):
         await process.wait()
     if group_alive(pgid):
         signal_group(pgid, signal.SIGTERM)

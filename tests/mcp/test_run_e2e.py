@@ -114,3 +114,19 @@ async def test_run_calls_a_streamable_http_server(home: Home, http_server: HttpS
     assert result.stdout == "It is 42.\n"
     tool_messages = [m for m in request_messages(home.llm, 1) if m["role"] == "tool"]
     assert tool_messages == [{"role": "tool", "tool_call_id": "call_add", "content": "42"}]
+
+
+async def test_a_server_that_never_starts_does_not_delay_the_first_prompt(home: Home) -> None:
+    stuck = '\n[mcp_servers.stuck]\ncommand = "sleep"\nargs = ["300"]\nstartup_timeout_secs = 60\n'
+    (home.path / "config.toml").write_text((home.path / "config.toml").read_text() + stuck)
+    home.llm.script.append(Reply.text("answered"))
+    started = trio.current_time()
+    result = await home.run("run", "hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "answered\n"
+    # Far below the 60 s startup timeout: the prompt never waited for the server.
+    assert trio.current_time() - started < 15
+    assert not any(
+        tool["function"]["name"].startswith("stuck__")
+        for tool in home.llm.requests[0].body["tools"]
+    )
