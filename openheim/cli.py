@@ -219,7 +219,13 @@ async def acp() -> None:
 @click.option(
     "--port", default=1217, show_default=True, type=click.IntRange(0, 65535), help="0 = any free."
 )
-async def serve(host: str, port: int) -> None:
+@click.option(
+    "--store",
+    metavar="URL",
+    help="History store: postgresql://USER@HOST/DB for replicas sharing one database, or "
+    "`file` (default; also set by OPENHEIM_STORE_URL or [store] url).",
+)
+async def serve(host: str, port: int, store: str | None) -> None:
     """Serve the multiplexed WebSocket (/ws, /acp) and the REST API (/api/...).
 
     Runs until SIGINT or SIGTERM, then cancels running turns, saves them and closes every
@@ -228,7 +234,7 @@ async def serve(host: str, port: int) -> None:
     from openheim.server.app import run_server
 
     try:
-        code = await run_server(host, port, os.environ)
+        code = await run_server(host, port, os.environ, store_url=store)
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)

@@ -19,6 +19,7 @@ from openheim.config.model import (
     ProviderConfig,
     ProviderKind,
     ServerConfig,
+    StoreConfig,
     ToolsConfig,
 )
 from openheim.errors import ConfigError
@@ -28,6 +29,7 @@ T = TypeVar("T")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+STORE_SCHEMES = ("postgresql://", "postgres://")
 _ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")
 #: Shorter tokens are guessable; ``secrets.token_urlsafe(32)`` gives 43 characters.
 MIN_TOKEN_LENGTH = 16
@@ -183,6 +185,7 @@ class _ConfigReader:
         tools = self._tools(root.table("tools"))
         permissions = self._permissions(root.table("permissions"))
         server = self._server(root.table("server"))
+        store = self._store(root.table("store"))
         root.reject_unknown()
         return Config(
             path=self.path,
@@ -194,7 +197,26 @@ class _ConfigReader:
             tools=tools,
             permissions=permissions,
             server=server,
+            store=store,
         )
+
+    def _store(self, table: _Table | None) -> StoreConfig:
+        if table is None:
+            return StoreConfig()
+        url = table.get("url", str)
+        if url is not None and not url.startswith(STORE_SCHEMES):
+            raise table.fail(
+                "url",
+                "is not a PostgreSQL URL",
+                'use "postgresql://USER@HOST/DB", or leave it out for the file store',
+            )
+        store = StoreConfig(
+            url=url,
+            url_env=table.get("url_env", str, "OPENHEIM_STORE_URL"),
+            pool_size=table.integer("pool_size", 10, minimum=1),  # type: ignore[arg-type]
+        )
+        table.reject_unknown()
+        return store
 
     def _permissions(self, table: _Table | None) -> PermissionPolicy:
         if table is None:

@@ -131,6 +131,19 @@ class ServerConfig:
 
 
 @attrs.frozen
+class StoreConfig:
+    """``[store]``: where conversations live. No URL: JSON files under ``history/``.
+
+    ``url`` may be given in the environment instead (``url_env``, default
+    ``OPENHEIM_STORE_URL``), which keeps the database password out of the file.
+    """
+
+    url: str | None = attrs.field(default=None, repr=False)
+    url_env: str = "OPENHEIM_STORE_URL"
+    pool_size: int = 10
+
+
+@attrs.frozen
 class Config:
     path: Path
     default_provider: str
@@ -141,3 +154,4 @@ class Config:
     tools: ToolsConfig = attrs.field(factory=ToolsConfig)
     permissions: PermissionPolicy = attrs.field(factory=PermissionPolicy)
     server: ServerConfig = attrs.field(factory=ServerConfig)
+    store: StoreConfig = attrs.field(factory=StoreConfig)

@@ -167,6 +167,7 @@ async def open_server(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     workspace_root: Path | None = None,
+    store_url: str | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve for the body of the ``async with``; raises ``OpenheimError`` before binding when
     the config does not allow it, and when the address cannot be bound."""
@@ -185,7 +186,7 @@ async def open_server(
     stop = trio.Event()
     failure: BaseException | None = None
     async with (
-        open_runtime(config, paths, env=env) as runtime,
+        open_runtime(config, paths, env=env, store_url=store_url) as runtime,
         Tenants.open(runtime, server, Path(root), local=access.open) as tenants,
     ):
         state = ServerState(config, access, tenants, settings)
@@ -214,7 +215,9 @@ async def open_server(
         raise failure
 
 
-async def run_server(host: str, port: int, env: Mapping[str, str]) -> int:
+async def run_server(
+    host: str, port: int, env: Mapping[str, str], *, store_url: str | None = None
+) -> int:
     """The ``openheim serve`` command: serve until SIGINT or SIGTERM, then shut down cleanly."""
     import signal
 
@@ -225,7 +228,9 @@ async def run_server(host: str, port: int, env: Mapping[str, str]) -> int:
     paths = Paths.from_env(env)
     config = load_config(paths.config_file)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with open_server(config, paths, env=env, host=host, port=port) as server:
+        async with open_server(
+            config, paths, env=env, host=host, port=port, store_url=store_url
+        ) as server:
             print(f"openheim serving on {server.url}", file=sys.stderr, flush=True)
             async for signum in signals:
                 log.warning("%s: shutting down", signal.Signals(signum).name)

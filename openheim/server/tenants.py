@@ -25,7 +25,7 @@ import trio
 from openheim.concurrency import open_service_nursery
 from openheim.config.model import ServerConfig
 from openheim.session import Runtime, SessionPolicy, SessionRegistry
-from openheim.store.files import FileHistoryStore
+from openheim.store.base import HistoryStore
 
 log = logging.getLogger(__name__)
 
@@ -115,19 +115,19 @@ class Tenants:
                 self._tenants[name] = tenant
             return tenant
 
-    def _places(self, name: str) -> tuple[Path, Path]:
-        """(workspace root, history folder) of a tenant."""
-        paths = self._runtime.paths
+    def _places(self, name: str) -> tuple[Path, HistoryStore]:
+        """(workspace root, history store) of a tenant."""
+        store = self._runtime.store
         if self._local:
-            return self.workspace_root, paths.history_dir
-        return self.workspace_root / name, paths.home / "tenants" / name / "history"
+            return self.workspace_root, store
+        return self.workspace_root / name, store.for_tenant(name)
 
     async def _hold(self, name: str, task_status: trio.TaskStatus[Tenant]) -> None:
-        root, history = self._places(name)
+        root, store = self._places(name)
         await trio.Path(root).mkdir(parents=True, exist_ok=True)
         settings = self._settings
         runtime = self._runtime.with_store(
-            FileHistoryStore(history),
+            store,
             turn_slots=trio.Semaphore(settings.max_turns_per_tenant),
         )
         policy = SessionPolicy(max_sessions=settings.max_sessions_per_tenant, workspace=root)

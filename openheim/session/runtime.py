@@ -18,7 +18,7 @@ from openheim.config.paths import Paths
 from openheim.config.resolve import resolve_api_key
 from openheim.providers.client import ProviderClient, open_provider
 from openheim.store.base import HistoryStore
-from openheim.store.files import FileHistoryStore
+from openheim.store.select import open_history_store
 from openheim.tools.base import Tool, ToolRegistry
 from openheim.tools.builtin import builtin_tools
 
@@ -127,9 +127,16 @@ async def open_runtime(
     *,
     env: Mapping[str, str],
     store: HistoryStore | None = None,
+    store_url: str | None = None,
     extra_tools: Callable[[], list[Tool]] = list,
 ) -> AsyncIterator[Runtime]:
+    """``store`` given is used as is; otherwise ``store_url`` (``--store``), the environment or
+    ``[store]`` choose one (see ``openheim.store.select``)."""
     async with AsyncExitStack() as stack:
+        if store is None:
+            store = await stack.enter_async_context(
+                open_history_store(config.store, paths, env=env, override=store_url)
+            )
         mcp = None
         if any(server.enabled for server in config.mcp_servers.values()):
             # Imported only here: a run without MCP servers never loads the SDK.
@@ -146,7 +153,7 @@ async def open_runtime(
             config,
             paths,
             env=env,
-            store=store or FileHistoryStore(paths.history_dir),
+            store=store,
             providers=ProviderPool(config, env, nursery),
             extra_tools=extra_tools,
             mcp=mcp,

@@ -53,3 +53,7 @@ class HistoryStore(Protocol):
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         """Newest first (by ``updated_at``), metadata only."""
         ...
+
+    def for_tenant(self, name: str) -> HistoryStore:
+        """The same backend holding another tenant's conversations, apart from these."""
+        ...

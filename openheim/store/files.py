@@ -36,8 +36,15 @@ def normalise_id(conversation_id: str) -> str:
 
 
 class FileHistoryStore:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, tenants_root: Path | None = None) -> None:
         self.directory = directory
+        #: Where other tenants' folders go: ``<tenants_root>/<name>/history``.
+        self.tenants_root = tenants_root or directory.parent / "tenants"
+
+    def for_tenant(self, name: str) -> FileHistoryStore:
+        return FileHistoryStore(
+            self.tenants_root / name / "history", tenants_root=self.tenants_root
+        )
 
     def path_for(self, conversation_id: str) -> Path:
         return self.directory / f"{normalise_id(conversation_id)}.json"

@@ -1,0 +1,3 @@
+"""Fixtures shared across test folders (registered once, so session-scoped ones stay one)."""
+
+pytest_plugins = ["tests.postgres_server"]
