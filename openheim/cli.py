@@ -193,8 +193,18 @@ async def mcp_import(file: str, dry_run: bool) -> None:
     click.echo(f"added {count} to {config_file}{created}")
 
 
+LOG_FORMAT = click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines on stderr as text or JSON objects (default: OPENHEIM_LOG_FORMAT or text); "
+    "the level is OPENHEIM_LOG.",
+)
+
+
 @cli.command()
-async def acp() -> None:
+@LOG_FORMAT
+async def acp(log_format: str | None) -> None:
     """Serve the Agent Client Protocol over stdio (for Zed and other ACP clients).
 
     stdout carries protocol messages only; logs go to stderr at the level in OPENHEIM_LOG
@@ -203,7 +213,7 @@ async def acp() -> None:
     from openheim.acp.stdio import run_acp_stdio
 
     try:
-        code = await run_acp_stdio(os.environ)
+        code = await run_acp_stdio(os.environ, log_format=log_format)
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)
@@ -225,7 +235,8 @@ async def acp() -> None:
     help="History store: postgresql://USER@HOST/DB for replicas sharing one database, or "
     "`file` (default; also set by OPENHEIM_STORE_URL or [store] url).",
 )
-async def serve(host: str, port: int, store: str | None) -> None:
+@LOG_FORMAT
+async def serve(host: str, port: int, store: str | None, log_format: str | None) -> None:
     """Serve the multiplexed WebSocket (/ws, /acp) and the REST API (/api/...).
 
     Runs until SIGINT or SIGTERM, then cancels running turns, saves them and closes every
@@ -234,7 +245,7 @@ async def serve(host: str, port: int, store: str | None) -> None:
     from openheim.server.app import run_server
 
     try:
-        code = await run_server(host, port, os.environ, store_url=store)
+        code = await run_server(host, port, os.environ, store_url=store, log_format=log_format)
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)

@@ -29,7 +29,6 @@ from openheim.session import SessionRegistry
 
 log = logging.getLogger(__name__)
 
-LOG_LEVEL_ENV = "OPENHEIM_LOG"
 OUTBOUND_BUFFER = 64
 _READ_SIZE = 64 * 1024
 _WRITE_BATCH = 64
@@ -100,18 +99,6 @@ def claim_stdio() -> Iterator[tuple[int, int]]:
         os.dup2(saved_out, 1)
         for fd in (saved_in, saved_out, devnull):
             os.close(fd)
-
-
-def configure_logging(env: Mapping[str, str]) -> None:
-    """Logs go to stderr at ``OPENHEIM_LOG`` (debug, info, warning, error; default warning)."""
-    name = env.get(LOG_LEVEL_ENV, "").strip().upper() or "WARNING"
-    level = logging.getLevelNamesMapping().get(name, logging.WARNING)
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
 
 
 async def serve_stdio(
@@ -197,15 +184,17 @@ async def _stop_on_signals(reading: trio.CancelScope) -> None:
             reading.cancel()
 
 
-async def run_acp_stdio(env: Mapping[str, str]) -> int:
+async def run_acp_stdio(env: Mapping[str, str], *, log_format: str | None = None) -> int:
     """The ``openheim acp`` command; a config error raises before stdio is touched."""
     from openheim.config.load import load_config
     from openheim.config.paths import Paths
+    from openheim.logs import config_secrets, configure_logging
     from openheim.session import open_runtime
 
-    configure_logging(env)
+    configure_logging(env, fmt=log_format)
     paths = Paths.from_env(env)
     config = load_config(paths.config_file)
+    configure_logging(env, fmt=log_format, secrets=config_secrets(config, env))
     settings = AcpSettings.from_env(env)
     async with (
         open_runtime(config, paths, env=env) as runtime,

@@ -28,6 +28,7 @@ from openheim.agent.events import (
 from openheim.agent.text_tool_calls import recover_tool_calls
 from openheim.config.model import ModelPrice
 from openheim.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,
@@ -83,8 +84,10 @@ class Turn:
         settings: TurnSettings,
         events: trio.MemorySendChannel[AgentEvent],
         approve: Approver | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.conversation = conversation
+        self.observer = observer
         self.approve = approve
         self.prompt = prompt
         self.provider = provider
@@ -178,7 +181,9 @@ class Turn:
     async def _run_tool(self, call: ToolCall) -> None:
         await self.events.send(ToolCallStarted(call))
         started = time.monotonic()
-        result = await self._execute(call)
+        attributes = {"openheim.tool": call.name, "openheim.tool_call_id": call.id}
+        with self.observer.span("openheim.tool_call", attributes):
+            result = await self._execute(call)
         self._finished_results[call.id] = result
         await self.events.send(ToolCallFinished(call, result, time.monotonic() - started))
 

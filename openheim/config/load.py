@@ -390,6 +390,7 @@ class _ConfigReader:
             max_turns_per_tenant=table.integer("max_turns_per_tenant", 8, minimum=1),  # type: ignore[arg-type]
             max_frame_bytes=table.integer("max_frame_bytes", 4 * 1024 * 1024, minimum=1024),  # type: ignore[arg-type]
             allowed_origins=self._origins(table),
+            metrics_token=table.get("metrics_token", str),
         )
         table.reject_unknown()
         return server

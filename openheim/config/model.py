@@ -128,6 +128,9 @@ class ServerConfig:
     max_turns_per_tenant: int = 8
     max_frame_bytes: int = 4 * 1024 * 1024
     allowed_origins: tuple[str, ...] = ()
+    #: Bearer token for ``GET /metrics`` when tenant tokens are on (metrics span tenants, so
+    #: no tenant's token opens them); without tokens ``/metrics`` is open like the rest.
+    metrics_token: str | None = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen

@@ -21,6 +21,7 @@ from openheim.concurrency import Failed, ResultStream, open_service_nursery
 from openheim.config.model import ProviderConfig, ProviderKind
 from openheim.errors import ProviderError
 from openheim.models import Usage
+from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
 from openheim.providers.limiter import RateLimiter
 
@@ -57,9 +58,11 @@ class ProviderClient:
         dialect: Dialect,
         api_key: str | None,
         http: httpx.AsyncClient,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self.config = config
         self.dialect = dialect
+        self.observer = observer
         self.limiter = RateLimiter(
             max_in_flight=config.max_in_flight, requests_per_minute=config.requests_per_minute
         )
@@ -103,6 +106,7 @@ class ProviderClient:
             error = state.outcome.exception() if state.outcome else None
             assert isinstance(error, ProviderError)
             delay = state.upcoming_sleep
+            self.observer.provider_retry(self.config.name, request.model)
             await send.send(Retrying(state.attempt_number, attempts, delay, error))
 
         retrying = tenacity.AsyncRetrying(
@@ -131,16 +135,38 @@ class ProviderClient:
     async def _attempt(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
+        attributes = {"gen_ai.system": self.config.name, "gen_ai.request.model": request.model}
+        with self.observer.span("openheim.provider_request", attributes):
+            await self._attempt_traced(request, send)
+
+    async def _attempt_traced(
+        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
+    ) -> None:
         async with self.limiter.slot():
+            started = trio.current_time()
+            outcome = "error"
+            ended: list[StreamEnd] = []
             try:
-                await self._stream_once(request, send)
+                await self._stream_once(request, send, ended)
+                outcome = "ok"
+            except trio.Cancelled:
+                # The consumer may close the stream as soon as it has the end event.
+                outcome = "ok" if ended else "cancelled"
+                raise
             except ProviderError as error:
+                outcome = f"http_{error.status}" if error.status else "network"
                 if error.retry_after is not None:
                     self.limiter.pause(error.retry_after)
                 raise
+            finally:
+                elapsed = trio.current_time() - started
+                self.observer.provider_request(self.config.name, request.model, outcome, elapsed)
 
     async def _stream_once(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
+        self,
+        request: ChatRequest,
+        send: trio.MemorySendChannel[ProviderEvent | Failed],
+        ended: list[StreamEnd],
     ) -> None:
         http_request = self.dialect.build_request(request, self._api_key)
         handed_on = False
@@ -160,10 +186,10 @@ class ProviderClient:
                     async for chunk in chunks:
                         for event in decoder.feed(chunk):
                             handed_on = True
-                            await self._hand_on(request, event, send)
+                            await self._hand_on(request, event, send, ended)
                 for event in decoder.close():
                     handed_on = True
-                    await self._hand_on(request, event, send)
+                    await self._hand_on(request, event, send, ended)
         except httpx.TransportError as exc:
             raise self._transport_error(exc, handed_on) from None
         except ProviderError as error:
@@ -176,10 +202,13 @@ class ProviderClient:
         request: ChatRequest,
         event: ProviderEvent,
         send: trio.MemorySendChannel[ProviderEvent | Failed],
+        ended: list[StreamEnd],
     ) -> None:
-        if isinstance(event, StreamEnd) and event.usage is not None:
-            total = self.usage_by_model.get(request.model, Usage())
-            self.usage_by_model[request.model] = total + event.usage
+        if isinstance(event, StreamEnd):
+            ended.append(event)
+            if event.usage is not None:
+                total = self.usage_by_model.get(request.model, Usage())
+                self.usage_by_model[request.model] = total + event.usage
         await send.send(event)
 
     def _transport_error(self, exc: httpx.TransportError, handed_on: bool) -> ProviderError:
@@ -249,8 +278,8 @@ def build_http_client(config: ProviderConfig) -> httpx.AsyncClient:
 
 @asynccontextmanager
 async def open_provider(
-    config: ProviderConfig, api_key: str | None
+    config: ProviderConfig, api_key: str | None, observer: Observer = NULL_OBSERVER
 ) -> AsyncIterator[ProviderClient]:
     dialect = make_dialect(config)
     async with build_http_client(config) as http:
-        yield ProviderClient(config, dialect, api_key, http)
+        yield ProviderClient(config, dialect, api_key, http, observer)

@@ -12,12 +12,11 @@ close; every turn's history is saved, settled (each tool call answered), on the 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -36,6 +35,7 @@ from openheim.server.auth import (
     query_token,
     refusal,
 )
+from openheim.server.metrics import ServerMetrics
 from openheim.server.rest import create_rest_app
 from openheim.server.tenants import Tenants
 from openheim.server.worker import worker_serve
@@ -46,6 +46,9 @@ from openheim.server.ws import (
     acp_connection_header,
 )
 from openheim.session import open_runtime
+
+if TYPE_CHECKING:
+    from openheim.mcp.supervisor import McpSupervisor
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ class ServerState:
     access: Access
     tenants: Tenants
     connection_settings: ConnectionSettings
+    metrics: ServerMetrics | None = None
+    #: The MCP servers shared by every tenant (None without configured servers).
+    mcp: McpSupervisor | None = None
     connections: set[Connection] = attrs.field(factory=set)
     closing: bool = False
 
@@ -185,11 +191,13 @@ async def open_server(
     )
     stop = trio.Event()
     failure: BaseException | None = None
+    metrics = ServerMetrics()
     async with (
-        open_runtime(config, paths, env=env, store_url=store_url) as runtime,
+        open_runtime(config, paths, env=env, store_url=store_url, observer=metrics) as runtime,
         Tenants.open(runtime, server, Path(root), local=access.open) as tenants,
     ):
-        state = ServerState(config, access, tenants, settings)
+        state = ServerState(config, access, tenants, settings, metrics=metrics, mcp=runtime.mcp)
+        metrics.watch(state)
         app = OpenheimApp(state, create_rest_app(state))
         serve = partial(
             worker_serve,
@@ -216,22 +224,28 @@ async def open_server(
 
 
 async def run_server(
-    host: str, port: int, env: Mapping[str, str], *, store_url: str | None = None
+    host: str,
+    port: int,
+    env: Mapping[str, str],
+    *,
+    store_url: str | None = None,
+    log_format: str | None = None,
 ) -> int:
     """The ``openheim serve`` command: serve until SIGINT or SIGTERM, then shut down cleanly."""
     import signal
 
-    from openheim.acp.stdio import configure_logging
     from openheim.config.load import load_config
+    from openheim.logs import announce, config_secrets, configure_logging
 
-    configure_logging(env)
+    configure_logging(env, fmt=log_format)
     paths = Paths.from_env(env)
     config = load_config(paths.config_file)
+    fmt = configure_logging(env, fmt=log_format, secrets=config_secrets(config, env))
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_server(
             config, paths, env=env, host=host, port=port, store_url=store_url
         ) as server:
-            print(f"openheim serving on {server.url}", file=sys.stderr, flush=True)
+            announce(fmt, f"openheim serving on {server.url}", url=server.url)
             async for signum in signals:
                 log.warning("%s: shutting down", signal.Signals(signum).name)
                 break

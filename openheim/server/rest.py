@@ -18,6 +18,7 @@ openheim 0.1's routes and shapes, with these differences (all compatible for its
 
 from __future__ import annotations
 
+import hmac
 import json
 import re
 import uuid
@@ -31,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from openheim.acp import schema
 from openheim.config.model import Config, McpServerConfig, ProviderConfig
 from openheim.errors import ConversationNotFoundError, HistoryError
+from openheim.logs import bind_log_context
 from openheim.redact import REDACTED, redact_args, strip_url_credentials
 from openheim.server.auth import bearer_token, refusal
 from openheim.skills import installed_skills
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
     from openheim.server.app import ServerState
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -136,6 +139,37 @@ class _BadQuery(Exception):
     pass
 
 
+def _request_id(given: str | None) -> str:
+    """The caller's ``X-Request-Id`` when it is a sane token (a proxy's), else a new one."""
+    if given and len(given) <= 128 and _REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex
+
+
+def _metrics_refusal(state: ServerState) -> Response | None:
+    """``/metrics`` spans every tenant: with tenant tokens it takes its own token."""
+    if state.metrics is None:
+        return error_response(404, "metrics are not enabled", "not_found")
+    why = refusal(state.access, origin=None, host=request.headers.get("Host"))
+    if why is not None:
+        return error_response(403, why, "forbidden")
+    if state.access.open:
+        return None
+    expected = state.config.server.metrics_token
+    if expected is None:
+        return error_response(
+            403,
+            "set [server] metrics_token to scrape /metrics on a server with tokens",
+            "forbidden",
+        )
+    given = bearer_token(request.headers.get("Authorization")) or ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return error_response(
+            401, "/metrics needs [server] metrics_token as a bearer token", "unauthorized"
+        )
+    return None
+
+
 def create_rest_app(state: ServerState) -> QuartTrio:
     """The REST app over a ``ServerState`` (config, access rules, tenants)."""
     app = QuartTrio("openheim.server")
@@ -144,8 +178,12 @@ def create_rest_app(state: ServerState) -> QuartTrio:
 
     @app.before_request
     async def gate() -> Response | None:
+        g.request_id = _request_id(request.headers.get("X-Request-Id"))
+        bind_log_context(request_id=g.request_id)
         if request.path == "/healthz":
             return None
+        if request.path == "/metrics":
+            return _metrics_refusal(state)
         origin = request.headers.get("Origin")
         why = refusal(state.access, origin=origin, host=request.headers.get("Host"))
         if why is not None:
@@ -164,10 +202,13 @@ def create_rest_app(state: ServerState) -> QuartTrio:
 
     @app.after_request
     async def cors(response: Response) -> Response:
+        request_id = getattr(g, "request_id", None)
+        if request_id:
+            response.headers["X-Request-Id"] = request_id
         origin = request.headers.get("Origin")
         if origin is not None and state.access.origin_allowed(origin):
             response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Expose-Headers"] = "Link"
+            response.headers["Access-Control-Expose-Headers"] = "Link, X-Request-Id"
             response.headers["Vary"] = "Origin"
             if request.method == "OPTIONS":
                 response.headers["Access-Control-Allow-Methods"] = "GET, OPTIONS"
@@ -188,6 +229,13 @@ def create_rest_app(state: ServerState) -> QuartTrio:
     @app.get("/healthz")
     async def healthz() -> Response:
         return json_response({"status": "ok"})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        from openheim.server.metrics import CONTENT_TYPE
+
+        assert state.metrics is not None
+        return Response(state.metrics.render(), status=200, content_type=CONTENT_TYPE)
 
     @app.get("/api/config")
     async def get_config() -> Response:

@@ -24,6 +24,7 @@ import trio
 
 from openheim.concurrency import open_service_nursery
 from openheim.config.model import ServerConfig
+from openheim.logs import bind_log_context
 from openheim.session import Runtime, SessionPolicy, SessionRegistry
 from openheim.store.base import HistoryStore
 
@@ -123,12 +124,14 @@ class Tenants:
         return self.workspace_root / name, store.for_tenant(name)
 
     async def _hold(self, name: str, task_status: trio.TaskStatus[Tenant]) -> None:
+        bind_log_context(replace=True, tenant=name)
         root, store = self._places(name)
         await trio.Path(root).mkdir(parents=True, exist_ok=True)
         settings = self._settings
         runtime = self._runtime.with_store(
             store,
             turn_slots=trio.Semaphore(settings.max_turns_per_tenant),
+            tenant=name,
         )
         policy = SessionPolicy(max_sessions=settings.max_sessions_per_tenant, workspace=root)
         async with (

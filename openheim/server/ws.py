@@ -39,6 +39,7 @@ import trio
 from openheim.acp.codec import Message, encode_text, parse_message, parse_text, to_json
 from openheim.acp.dispatcher import AcpDispatcher, AcpSettings
 from openheim.config.model import DisconnectPolicy
+from openheim.logs import bind_log_context
 from openheim.server.fs import FsChannel, frame_error, greeting
 from openheim.server.tenants import Tenant
 
@@ -184,6 +185,12 @@ class Connection:
         self._slow = False
         self._outbound: trio.MemorySendChannel[str] | None = None
 
+    def queued(self) -> int:
+        """Frames waiting for the writer (for metrics)."""
+        if self._outbound is None:
+            return 0
+        return self._outbound.statistics().current_buffer_used
+
     def shut_down(self) -> None:
         """Server shutdown: stop reading, cancel turns, answer prompts, close with 1001."""
         self._end(CLOSE_GOING_AWAY)
@@ -194,9 +201,12 @@ class Connection:
         self._reading.cancel()
 
     async def run(self) -> None:
+        bind_log_context(tenant=self.tenant.name, connection_id=uuid.uuid4().hex[:12])
+        log.info("connection opened (%s)", "/ws" if self._multiplexed else "/acp")
         try:
             await self._run()
         finally:
+            log.info("connection closed (code %s)", self._close_code or "by the client")
             self.done.set()
 
     async def _run(self) -> None:

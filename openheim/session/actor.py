@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from openheim.agent.events import AgentEvent, StopReason, TurnFinished
+from openheim.agent.events import AgentEvent, StopReason, ToolCallFinished, TurnFinished
 from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.errors import OpenheimError
+from openheim.logs import bind_log_context
 from openheim.models import Conversation, ToolCall, Usage
 from openheim.permissions import Asker, SessionPermissions
 from openheim.session.runtime import Runtime
@@ -141,6 +142,7 @@ class Session:
     # --- the actor ------------------------------------------------------------------------
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        bind_log_context(replace=True, tenant=self.runtime.tenant, session_id=self.id)
         async with self._own_mcp_servers():
             task_status.started()
             await self._serve_prompts()
@@ -202,6 +204,16 @@ class Session:
             slots.release()
 
     async def _run_turn(self, text: str) -> TurnFinished:
+        attributes = {
+            "openheim.session_id": self.id,
+            "openheim.tenant": self.runtime.tenant,
+            "gen_ai.system": self.choice.provider.name,
+            "gen_ai.request.model": self.choice.model,
+        }
+        with self.runtime.observer.span("openheim.turn", attributes):
+            return await self._run_turn_traced(text)
+
+    async def _run_turn_traced(self, text: str) -> TurnFinished:
         choice = self.choice
         provider = await self.runtime.provider(choice.provider)
         config = self.runtime.config
@@ -228,10 +240,12 @@ class Session:
             settings=settings,
             events=send,
             approve=self._approve,
+            observer=self.runtime.observer,
         )
         failure: OpenheimError | None = None
         finished: TurnFinished | None = None
         self._turn = turn
+        started = trio.current_time()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._fan_out, receive)
@@ -247,6 +261,15 @@ class Session:
                     await self.runtime.store.save(self.conversation)
                 except OpenheimError as error:
                     failure = failure or error
+        self.runtime.observer.turn_finished(
+            tenant=self.runtime.tenant,
+            provider=choice.provider.name,
+            model=choice.model,
+            stop_reason=finished.stop_reason.value if finished else "error",
+            usage=finished.usage if finished else Usage(),
+            cost_usd=finished.cost_usd if finished else None,
+            seconds=trio.current_time() - started,
+        )
         if failure is not None:
             raise failure
         assert finished is not None
@@ -256,8 +279,16 @@ class Session:
         return await self.permissions.check(call, self.asker)
 
     async def _fan_out(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
+        observer, tenant = self.runtime.observer, self.runtime.tenant
         async with events:
             async for event in events:
+                if isinstance(event, ToolCallFinished):
+                    observer.tool_call(
+                        tenant=tenant,
+                        tool=event.call.name,
+                        is_error=event.result.is_error,
+                        seconds=event.duration,
+                    )
                 for subscriber in list(self._subscribers):
                     try:
                         await subscriber.send(event)

@@ -108,6 +108,10 @@ class SessionRegistry:
         """How many sessions are live."""
         return len(self._live)
 
+    def sessions(self) -> list[Session]:
+        """The live sessions, as of now."""
+        return list(self._live.values())
+
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await self.runtime.store.list(limit)
 

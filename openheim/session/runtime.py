@@ -16,11 +16,13 @@ from openheim.concurrency import open_service_nursery
 from openheim.config.model import Config, ProviderConfig
 from openheim.config.paths import Paths
 from openheim.config.resolve import resolve_api_key
+from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.client import ProviderClient, open_provider
 from openheim.store.base import HistoryStore
 from openheim.store.select import open_history_store
 from openheim.tools.base import Tool, ToolRegistry
 from openheim.tools.builtin import builtin_tools
+from openheim.tracing import with_tracing
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
@@ -29,10 +31,17 @@ if TYPE_CHECKING:
 class ProviderPool:
     """One client per provider, opened on first use, shared by every session and tenant."""
 
-    def __init__(self, config: Config, env: Mapping[str, str], nursery: trio.Nursery) -> None:
+    def __init__(
+        self,
+        config: Config,
+        env: Mapping[str, str],
+        nursery: trio.Nursery,
+        observer: Observer = NULL_OBSERVER,
+    ) -> None:
         self._config = config
         self._env = env
         self._nursery = nursery
+        self._observer = observer
         self._clients: dict[str, ProviderClient] = {}
         self._opening = trio.Lock()
 
@@ -56,7 +65,7 @@ class ProviderPool:
         api_key: str | None,
         task_status: trio.TaskStatus[ProviderClient] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        async with open_provider(config, api_key) as client:
+        async with open_provider(config, api_key, self._observer) as client:
             task_status.started(client)
             await trio.sleep_forever()
 
@@ -73,6 +82,8 @@ class Runtime:
         extra_tools: Callable[[], list[Tool]] = list,
         turn_slots: trio.Semaphore | None = None,
         mcp: McpSupervisor | None = None,
+        observer: Observer = NULL_OBSERVER,
+        tenant: str = "default",
     ) -> None:
         self.config = config
         self.paths = paths
@@ -85,9 +96,16 @@ class Runtime:
         self._extra_tools = extra_tools
         #: The MCP servers' actors; None when the config names none (``mcp`` stays unimported).
         self.mcp = mcp
+        self.observer = observer
+        #: Whose sessions these are, for metrics (a server tenant's name).
+        self.tenant = tenant
 
     def with_store(
-        self, store: HistoryStore, *, turn_slots: trio.Semaphore | None = None
+        self,
+        store: HistoryStore,
+        *,
+        turn_slots: trio.Semaphore | None = None,
+        tenant: str | None = None,
     ) -> Runtime:
         """The same runtime over another history (a tenant's): providers stay shared."""
         return Runtime(
@@ -99,6 +117,8 @@ class Runtime:
             extra_tools=self._extra_tools,
             turn_slots=turn_slots,
             mcp=self.mcp,
+            observer=self.observer,
+            tenant=tenant or self.tenant,
         )
 
     def tools(self) -> ToolRegistry:
@@ -129,9 +149,11 @@ async def open_runtime(
     store: HistoryStore | None = None,
     store_url: str | None = None,
     extra_tools: Callable[[], list[Tool]] = list,
+    observer: Observer = NULL_OBSERVER,
 ) -> AsyncIterator[Runtime]:
     """``store`` given is used as is; otherwise ``store_url`` (``--store``), the environment or
     ``[store]`` choose one (see ``openheim.store.select``)."""
+    observer = with_tracing(observer, env)
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(
@@ -154,7 +176,8 @@ async def open_runtime(
             paths,
             env=env,
             store=store,
-            providers=ProviderPool(config, env, nursery),
+            providers=ProviderPool(config, env, nursery, observer),
             extra_tools=extra_tools,
             mcp=mcp,
+            observer=observer,
         )

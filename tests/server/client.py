@@ -244,7 +244,7 @@ async def server_process(
     server = ServerProcess(process, stderr_path)
     try:
         with trio.fail_after(TIMEOUT):
-            while (match := re.search(r"openheim serving on (\S+)", server.stderr())) is None:
+            while (match := re.search(r'openheim serving on ([^\s"]+)', server.stderr())) is None:
                 assert process.poll() is None, server.stderr()
                 await trio.sleep(0.05)
         server.url = match.group(1)
