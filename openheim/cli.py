@@ -134,6 +134,24 @@ async def init(force: bool) -> None:
     click.echo('  openheim run "List the files in the current directory"')
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON, for scripts.")
+async def doctor(as_json: bool) -> None:
+    """Check the config, provider keys and endpoints, MCP servers and the history store.
+
+    Prints one row per check with a fix for each failure; exits 1 if any check failed
+    (warnings do not count). Keys and passwords are never shown.
+    """
+    from openheim.doctor import render_json, render_table, run_doctor
+
+    report = await run_doctor(os.environ)
+    if as_json:
+        click.echo(render_json(report), nl=False)
+    else:
+        click.echo(render_table(report, colour=sys.stdout.isatty()), nl=False)
+    sys.exit(1 if report.failed else 0)
+
+
 @cli.group(name="mcp")
 async def mcp_group() -> None:
     """MCP servers in the config."""
