@@ -260,7 +260,10 @@ class Session:
                 try:
                     await self.runtime.store.save(self.conversation)
                 except OpenheimError as error:
-                    failure = failure or error
+                    if failure is None:
+                        failure = error
+                    else:  # the caller gets the turn's own error; this one must not vanish
+                        log.warning("session %s: %s", self.id, error)
         self.runtime.observer.turn_finished(
             tenant=self.runtime.tenant,
             provider=choice.provider.name,
