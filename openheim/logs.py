@@ -102,6 +102,7 @@ def config_secrets(config: Config, env: Mapping[str, str]) -> list[str]:
     for server in config.mcp_servers.values():
         found += [*server.env.values(), *server.headers.values()]
     found += [config.store.url or "", env.get(config.store.url_env, "")]
+    found.append(env.get("OPENHEIM_METRICS_TOKEN", ""))
     return [secret for secret in found if secret]
 
 

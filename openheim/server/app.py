@@ -50,6 +50,8 @@ from openheim.session import open_runtime
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
 
+METRICS_TOKEN_ENV = "OPENHEIM_METRICS_TOKEN"
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1217
@@ -68,6 +70,8 @@ class ServerState:
     tenants: Tenants
     connection_settings: ConnectionSettings
     metrics: ServerMetrics | None = None
+    #: ``[server] metrics_token``, or ``OPENHEIM_METRICS_TOKEN`` (which keeps it out of files).
+    metrics_token: str | None = None
     #: The MCP servers shared by every tenant (None without configured servers).
     mcp: McpSupervisor | None = None
     connections: set[Connection] = attrs.field(factory=set)
@@ -196,7 +200,15 @@ async def open_server(
         open_runtime(config, paths, env=env, store_url=store_url, observer=metrics) as runtime,
         Tenants.open(runtime, server, Path(root), local=access.open) as tenants,
     ):
-        state = ServerState(config, access, tenants, settings, metrics=metrics, mcp=runtime.mcp)
+        state = ServerState(
+            config,
+            access,
+            tenants,
+            settings,
+            metrics=metrics,
+            metrics_token=server.metrics_token or env.get(METRICS_TOKEN_ENV) or None,
+            mcp=runtime.mcp,
+        )
         metrics.watch(state)
         app = OpenheimApp(state, create_rest_app(state))
         serve = partial(

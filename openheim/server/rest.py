@@ -155,11 +155,12 @@ def _metrics_refusal(state: ServerState) -> Response | None:
         return error_response(403, why, "forbidden")
     if state.access.open:
         return None
-    expected = state.config.server.metrics_token
+    expected = state.metrics_token
     if expected is None:
         return error_response(
             403,
-            "set [server] metrics_token to scrape /metrics on a server with tokens",
+            "set [server] metrics_token or OPENHEIM_METRICS_TOKEN to scrape /metrics on a "
+            "server with tokens",
             "forbidden",
         )
     given = bearer_token(request.headers.get("Authorization")) or ""

@@ -57,13 +57,13 @@ def write_server_config(home: Home, server_toml: str = "", extra: str = "") -> N
 
 @asynccontextmanager
 async def running_server(
-    home: Home, server_toml: str = "", extra: str = ""
+    home: Home, server_toml: str = "", extra: str = "", env: dict[str, str] | None = None
 ) -> AsyncIterator[RunningServer]:
     """The server in this trio loop on 127.0.0.1:<free port>, workspace = ``home.workdir``."""
     write_server_config(home, server_toml, extra)
     config = load_config(home.path / "config.toml")
     async with open_server(
-        config, Paths(home.path), env=home.env(), port=0, workspace_root=home.workdir
+        config, Paths(home.path), env=env or home.env(), port=0, workspace_root=home.workdir
     ) as server:
         yield server
 

@@ -91,3 +91,9 @@ async def test_with_tenant_tokens_metrics_need_their_own_token(home: Home) -> No
     async with running_server(home, TOKENS) as server, httpx.AsyncClient() as http:
         refused = await http.get(f"{server.url}/metrics")
         assert refused.status_code == 403 and "metrics_token" in refused.json()["error"]
+
+    env = home.env(OPENHEIM_METRICS_TOKEN="from-env-token-7")
+    async with running_server(home, TOKENS, env=env) as server, httpx.AsyncClient() as http:
+        url = f"{server.url}/metrics"
+        scraped = await http.get(url, headers={"Authorization": "Bearer from-env-token-7"})
+        assert scraped.status_code == 200
