@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROMPT ?= List the files in the current directory and say which one is largest.
 
-.PHONY: install run demo test lint format clean
+.PHONY: install run demo test lint format clean bench fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
+
+# Every benchmark in bench/ (minutes, not part of CI); writes bench/RESULTS.md.
+bench: install
+	$(BIN)/python bench/run_all.py
+
+# The fuzz suite at full strength (CI runs it in its quick mode as part of `make test`).
+fuzz: install
+	OPENHEIM_FUZZ=full $(BIN)/pytest -q tests/fuzz
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,7 +1,8 @@
 """Cold start: ``openheim --help``, and ``openheim run`` from exec to the first LLM request.
 
 Run with ``.venv/bin/python bench/cold_start.py [--runs 10]``. Everything is local: the fake
-LLM server on 127.0.0.1 records when each request arrives.
+LLM server on 127.0.0.1 records when each request arrives. The last line is ``RESULT {...}``
+for ``run_all.py``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import time
 from pathlib import Path
 
 import trio
+from harness import emit_result
 
 from openheim.testing import Reply, Script, open_fake_llm
+
+HELP_TARGET = 0.15
+FIRST_REQUEST_TARGET = 0.3
 
 
 def time_help(runs: int) -> list[float]:
@@ -65,8 +70,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
-    print(describe("openheim --help", time_help(args.runs), 0.15))
-    print(describe("openheim run → first request", trio.run(time_first_request, args.runs), 0.3))
+    help_times = time_help(args.runs)
+    print(describe("openheim --help", help_times, HELP_TARGET))
+    first_request = trio.run(time_first_request, args.runs)
+    print(describe("openheim run → first request", first_request, FIRST_REQUEST_TARGET))
+    emit_result(
+        "cold_start",
+        runs=args.runs,
+        help_median_ms=round(statistics.median(help_times) * 1000, 1),
+        first_request_median_ms=round(statistics.median(first_request) * 1000, 1),
+        help_target_ms=HELP_TARGET * 1000,
+        first_request_target_ms=FIRST_REQUEST_TARGET * 1000,
+    )
 
 
 if __name__ == "__main__":
