@@ -35,6 +35,11 @@ ERROR_BODY_LIMIT = 64 * 1024
 ProviderStream = ResultStream[ProviderEvent]
 
 
+#: Idle connections kept open per provider for the next requests, and for how long.
+KEEPALIVE_CONNECTIONS = 64
+KEEPALIVE_SECS = 30.0
+
+
 def make_dialect(config: ProviderConfig) -> Dialect:
     """The wire format for a provider's ``kind``; each module is imported only when used."""
     if config.kind is ProviderKind.ANTHROPIC:
@@ -266,14 +271,24 @@ async def _check_content_type(provider: str, response: httpx.Response) -> None:
 
 
 def build_http_client(config: ProviderConfig) -> httpx.AsyncClient:
-    """One pooled client per provider. Redirects are not followed: they would carry the key."""
+    """One pooled client per provider. Redirects are not followed: they would carry the key.
+
+    The pool is not what limits concurrency (``max_in_flight`` and the rate limiter are):
+    httpx's default of 100 connections would queue the 101st concurrent turn for a free
+    connection, and httpcore's queue costs CPU per waiting request.
+    """
     timeout = httpx.Timeout(
         connect=config.connect_timeout_secs,
         read=config.timeout_secs,
         write=config.timeout_secs,
         pool=config.timeout_secs,
     )
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    limits = httpx.Limits(
+        max_connections=config.max_in_flight,  # None: as many as turns need
+        max_keepalive_connections=KEEPALIVE_CONNECTIONS,
+        keepalive_expiry=KEEPALIVE_SECS,
+    )
+    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
 
 
 @asynccontextmanager
