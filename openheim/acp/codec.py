@@ -214,6 +214,8 @@ def parse_text(text: str | bytes) -> Incoming:
         return BadMessage(RpcError(PARSE_ERROR, f"Parse error: {_describe(exc)}"))
     except RecursionError:
         return BadMessage(RpcError(PARSE_ERROR, "Parse error: nested too deeply"))
+    except ValueError:  # an integer with more digits than int() takes (sys.int_info)
+        return BadMessage(RpcError(PARSE_ERROR, "Parse error: number too large"))
     return parse_message(value)
 
 
@@ -303,9 +305,24 @@ def to_json(message: Message) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": message.id, "error": message.error.to_json()}
 
 
+def dumps_text(value: Any) -> str:
+    """Compact JSON that is valid UTF-8 text, as a frame or a line must be.
+
+    Strings are sent as they are, except when one holds a lone surrogate (a peer's
+    ``"\\ud800"`` echoed back): then the text uses ``\\u`` escapes, which JSON allows.
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, separators=(",", ":"))
+    return text
+
+
 def encode_text(message: Message) -> str:
     """One message as compact JSON; ``json.dumps`` escapes newlines inside strings."""
-    return json.dumps(to_json(message), ensure_ascii=False, separators=(",", ":"))
+    return dumps_text(to_json(message))
 
 
 def encode(message: Message) -> bytes:

@@ -222,6 +222,10 @@ def prompt_text(blocks: Any) -> str:
     text = "\n".join(part for part in parts if part)
     if not text.strip():
         raise invalid_params("prompt has no text")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a JSON "\ud800": no provider or history file can take it
+        raise invalid_params("prompt text is not valid Unicode (a lone surrogate)") from None
     return text
 
 

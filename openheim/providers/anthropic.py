@@ -261,7 +261,7 @@ class AnthropicStreamDecoder(MarkedStreamDecoder):
         data = sse.data
         try:
             payload = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             if sse.event == "error":
                 raise self._error(" ".join(data.split()) or "error event") from None
             raise self._error(
@@ -419,7 +419,7 @@ def _anthropic_error(body: bytes) -> tuple[str, str | None]:
     """``(type, message)`` from ``{"type": "error", "error": {"type", "message"}}``."""
     try:
         payload = json.loads(body.decode("utf-8", errors="replace"))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return "", None
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):

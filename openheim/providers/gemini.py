@@ -463,7 +463,7 @@ class GeminiStreamDecoder:
     def _handle_chunk(self, data: str, events: list[ProviderEvent]) -> None:
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise self._error(
                 f"malformed JSON in stream: {truncate(data, _QUOTE_LIMIT)!r}"
             ) from None
@@ -529,7 +529,7 @@ class GeminiStreamDecoder:
             return self._error(truncate(text, MAX_BODY_MESSAGE))
         code, status = error.get("code"), error.get("status")
         retryable = (isinstance(code, int) and is_retryable_status(code)) or (
-            status in _RETRYABLE_STATUSES
+            isinstance(status, str) and status in _RETRYABLE_STATUSES
         )
         message = _google_error_message(error) or "unknown error in stream"
         return ProviderError(
@@ -586,7 +586,7 @@ def _google_error(body: bytes) -> dict[str, Any] | None:
     """The ``error`` object of a Google API error body (also inside a one-element list)."""
     try:
         payload: Any = json.loads(body.decode("utf-8", errors="replace"))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     if isinstance(payload, list) and len(payload) == 1:  # the non-SSE stream wraps it
         payload = payload[0]

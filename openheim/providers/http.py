@@ -95,7 +95,7 @@ def error_message_from_body(status: int, body: bytes) -> str:
 def _json_error_message(text: str) -> str | None:
     try:
         payload: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return None
     if isinstance(payload, list) and len(payload) == 1:  # some gateways wrap it in a list
         payload = payload[0]

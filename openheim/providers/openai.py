@@ -191,7 +191,7 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
             return
         try:
             chunk = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             if sse.event == "error":
                 raise self._error(" ".join(data.split()) or "error event") from None
             raise self._error(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
 import shutil
 import stat
@@ -152,6 +153,8 @@ def _request_id(data: dict[str, Any]) -> RequestId | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise InvalidPayload("invalid type for `id`: expected a string or a number")
+    if isinstance(value, float) and not math.isfinite(value):  # NaN, 1e400: no JSON number
+        raise InvalidPayload("invalid type for `id`: expected a string or a number")
     return value
 
 
@@ -231,11 +234,20 @@ def _entry(root: str, item: os.DirEntry[str]) -> tuple[dict[str, Any], bool]:
     return entry, descend
 
 
+def _is_dir(path: Path) -> bool:
+    """``Path.is_dir``, except that a path the OS refuses to look at (a name too long) is no
+    directory either, instead of an error."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 def list_sync(root: Path, requested: str, recursive: bool, limits: FsLimits) -> dict[str, Any]:
     """Breadth first, so a truncated listing still shows the top levels; sorted in tree order."""
     base = real_root(root)
     target = resolve(root, requested)
-    if not target.is_dir():
+    if not _is_dir(target):
         raise FsError(f"Invalid directory: {requested}")
     max_depth = limits.max_list_depth if recursive else 1
     entries: list[dict[str, Any]] = []
@@ -362,7 +374,7 @@ def rename_sync(root: Path, source: str, destination: str) -> None:
 def watch_target_sync(root: Path, requested: str) -> tuple[str, str]:
     """The real root and the real folder to watch, which must be a directory inside it."""
     target = resolve(root, requested)
-    if not target.is_dir():
+    if not _is_dir(target):
         raise FsError(f"Invalid directory: {requested}")
     return real_root(root), str(target)
 
@@ -460,6 +472,8 @@ class FsChannel:
         except (OSError, RuntimeError) as exc:  # watchfiles' internal errors are RuntimeErrors
             reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
             raise FsError(f"Failed to create watcher: {reason}") from exc
+        except UnicodeEncodeError:  # watchfiles takes UTF-8 paths only
+            raise FsError("Failed to create watcher: the folder's name is not UTF-8") from None
         self._watcher = watcher
 
 

@@ -39,6 +39,10 @@ def check_request(requested: str) -> None:
     """Refuse what no legitimate client sends, before touching the file system."""
     if "\0" in requested:
         raise FsError(OUTSIDE_MESSAGE)
+    try:
+        os.fsencode(requested)
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800"): no file has that name
+        raise FsError(OUTSIDE_MESSAGE) from None
     for part in requested.split("/"):
         if "\\" in part and ".." in part.split("\\"):
             raise FsError(OUTSIDE_MESSAGE)

@@ -36,7 +36,14 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.acp.codec import Message, encode_text, parse_message, parse_text, to_json
+from openheim.acp.codec import (
+    Message,
+    dumps_text,
+    encode_text,
+    parse_message,
+    parse_text,
+    to_json,
+)
 from openheim.acp.dispatcher import AcpDispatcher, AcpSettings
 from openheim.config.model import DisconnectPolicy
 from openheim.logs import bind_log_context
@@ -89,6 +96,8 @@ def parse_envelope(text: str) -> Envelope | FrameError:
         return FrameError(f"{exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
         return FrameError("nested too deeply")
+    except ValueError:  # an integer with more digits than int() takes (sys.int_info)
+        return FrameError("number too large")
     if not isinstance(value, dict):
         return FrameError(f"expected a JSON object, got {_kind(value)}")
     if "channel" not in value:
@@ -102,7 +111,7 @@ def parse_envelope(text: str) -> Envelope | FrameError:
 
 
 def envelope_text(channel: str, data: Any) -> str:
-    return json.dumps({"channel": channel, "data": data}, ensure_ascii=False, separators=(",", ":"))
+    return dumps_text({"channel": channel, "data": data})
 
 
 # --- ASGI, named -----------------------------------------------------------------------------
