@@ -61,6 +61,7 @@ from openheim.acp.codec import (
 )
 from openheim.agent.events import (
     AgentEvent,
+    MessageChunk,
     StopReason,
     ToolCallFinished,
     ToolCallStarted,
@@ -163,12 +164,23 @@ class _Feed:
     async def run(self) -> None:
         try:
             async with self._events:
-                async for event in self._events:
-                    self._taken += 1
+                held: AgentEvent | None = None
+                while True:
+                    if held is None:
+                        try:
+                            event = await self._events.receive()
+                        except trio.EndOfChannel:
+                            break
+                        self._taken += 1
+                    else:
+                        event, held = held, None
+                    count = 1
+                    if isinstance(event, MessageChunk):
+                        event, count, held = self._coalesce(event)
                     try:
                         await self._forward(event)
                     finally:
-                        self._sent += 1
+                        self._sent += count
                         self._wake()
         except trio.ClosedResourceError:
             pass  # detached by ``close()``
@@ -181,6 +193,28 @@ class _Feed:
     def close(self) -> None:
         """Unsubscribe: the session drops a subscriber whose channel is closed."""
         self._events.close()
+
+    def _coalesce(self, first: MessageChunk) -> tuple[MessageChunk, int, AgentEvent | None]:
+        """The text chunks already waiting, joined into one update.
+
+        Only a backlog is merged (a client or socket slower than the model), so nothing waits
+        for company: under load the client gets fewer, larger frames instead of falling ever
+        further behind. Returns the chunk, how many events it stands for, and the first
+        event after them (taken, to be sent next).
+        """
+        texts = [first.text]
+        while True:
+            try:
+                event = self._events.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            self._taken += 1
+            if not isinstance(event, MessageChunk):
+                merged = MessageChunk("".join(texts)) if len(texts) > 1 else first
+                return merged, len(texts), event
+            texts.append(event.text)
+        merged = MessageChunk("".join(texts)) if len(texts) > 1 else first
+        return merged, len(texts), None
 
     def mark(self) -> int:
         """How many events have reached this feed so far; call with no checkpoint in between

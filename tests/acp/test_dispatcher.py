@@ -96,10 +96,13 @@ async def test_every_update_and_permission_request_is_in_order(
     turn = client.sent[client.sent.index(created) + 1 :]
     assert turn[-1] is response  # nothing of the turn after its reply
     events = []
+    text: list[str] = []
     for message in turn[:-1]:
         if message.get("method") == "session/update":
             update = message["params"]["update"]
             events.append((update["sessionUpdate"], update.get("toolCallId"), update.get("status")))
+            if update["sessionUpdate"] == "agent_message_chunk":
+                text.append(update["content"]["text"])
         else:
             events.append((message["method"], message["params"]["toolCall"]["toolCallId"], None))
     for call_id, _, _ in calls:
@@ -111,7 +114,9 @@ async def test_every_update_and_permission_request_is_in_order(
             ("tool_call_update", "completed"),
         ]
     chunks = [e for e in events if e[0] == "agent_message_chunk"]
-    assert len(chunks) == 30 and events[-30:] == chunks
+    assert events[-len(chunks) :] == chunks and "".join(text) == "x" * 60
+    # The client is slower than the model: the chunks waiting for it went out merged.
+    assert 1 <= len(chunks) < 30
 
 
 async def test_a_failing_handler_is_an_internal_error_and_the_connection_goes_on(
