@@ -58,6 +58,9 @@ from openheim.providers.client import build_http_client
 
 TARGET_P99_MS = 20.0
 STAMP = re.compile(r'"(\d{20})"')
+#: A text in an openheim frame: one stamp, or several back to back when the server merged
+#: chunks waiting for a slow client into one update (each is 20 digits).
+CHUNK_TEXT = re.compile(r'"text":"((?:\d{20})+)"')
 STAMP_BYTES = re.compile(rb'"(\d{20})"')
 #: WebSocket handshakes in flight at once while the clients connect.
 CONNECTING = 50
@@ -144,9 +147,10 @@ async def stream_through_openheim(agent: WsAgent, session_id: str, result: Pass)
         text = await agent.ws.get_message()
         now = time.monotonic_ns()
         if "agent_message_chunk" in text:  # the hot path: no JSON parsing
-            for stamp in STAMP.findall(text):
-                result.latencies.append(now - int(stamp))
-                result.chunks += 1
+            for run in CHUNK_TEXT.findall(text):
+                for start in range(0, len(run), 20):
+                    result.latencies.append(now - int(run[start : start + 20]))
+                    result.chunks += 1
             continue
         message = json.loads(text).get("data", {})
         if message.get("id") == request_id and "method" not in message:
