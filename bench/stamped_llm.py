@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import signal
 import time
@@ -55,10 +56,17 @@ class PacedScript(Script):
 
 
 class StampingApp:
-    """ASGI middleware: stamps the placeholder in each response body message as it is sent."""
+    """ASGI middleware: stamps the placeholder in each response body message as it is sent.
 
-    def __init__(self, app: FakeLLMApp) -> None:
+    A paced stream starts after a random part of one chunk interval: streams of real models
+    are not in step, and N streams started together and paced by the same clock would all
+    emit in the same instant, measuring the burst instead of the relay.
+    """
+
+    def __init__(self, app: FakeLLMApp, delay: float) -> None:
         self.app = app
+        self.delay = delay
+        self.rng = random.Random(1217)
 
     async def __call__(
         self,
@@ -66,6 +74,9 @@ class StampingApp:
         receive: Callable[[], Awaitable[Message]],
         send: Callable[[Message], Awaitable[None]],
     ) -> None:
+        if scope.get("type") == "http" and self.delay > 0:
+            await trio.sleep(self.rng.uniform(0, self.delay))
+
         async def stamped(message: Message) -> None:
             body = message.get("body")
             if message["type"] == "http.response.body" and body and PLACEHOLDER in body:
@@ -84,7 +95,10 @@ async def serve(host: str, port: int, chunks: int, delay: float) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             run = partial(
-                hypercorn.trio.serve, StampingApp(app), config, shutdown_trigger=shutdown.wait
+                hypercorn.trio.serve,
+                StampingApp(app, delay),
+                config,
+                shutdown_trigger=shutdown.wait,
             )
             urls: list[str] = await nursery.start(partial(run, mode="asgi"))
             print(f"listening {urls[0]}", flush=True)
