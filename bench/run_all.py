@@ -319,9 +319,9 @@ def httpx_section(r: dict[str, Any]) -> list[str]:
     pool_note = (
         [
             "",
-            f"openheim's provider client opened at most {'; '.join(capped)}: its httpx pool "
-            "(httpx's default `max_connections=100`) queues the other turns' requests, so "
-            "those clients are served in waves, not concurrently.",
+            f"Fewer streams than clients were open at the LLM at once ({'; '.join(capped)}): "
+            "the first streams had ended before the last turns reached the model, which "
+            "happens when the server is saturated while a thousand sessions start.",
         ]
         if capped
         else []
