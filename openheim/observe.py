@@ -12,10 +12,25 @@ from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+import attrs
+
 from openheim.models import Usage
 
 #: Span attribute values (OpenTelemetry's primitive types).
 Attributes = Mapping[str, str | int | float | bool]
+
+
+@attrs.frozen
+class TurnReport:
+    """A finished turn, as metrics and traces see it."""
+
+    tenant: str
+    provider: str
+    model: str
+    stop_reason: str
+    usage: Usage
+    cost_usd: float | None
+    seconds: float
 
 
 class Observer(Protocol):
@@ -25,17 +40,7 @@ class Observer(Protocol):
 
     def provider_retry(self, provider: str, model: str) -> None: ...
 
-    def turn_finished(
-        self,
-        *,
-        tenant: str,
-        provider: str,
-        model: str,
-        stop_reason: str,
-        usage: Usage,
-        cost_usd: float | None,
-        seconds: float,
-    ) -> None: ...
+    def turn_finished(self, report: TurnReport) -> None: ...
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None: ...
 
@@ -52,17 +57,7 @@ class NullObserver:
     def provider_retry(self, provider: str, model: str) -> None:
         pass
 
-    def turn_finished(
-        self,
-        *,
-        tenant: str,
-        provider: str,
-        model: str,
-        stop_reason: str,
-        usage: Usage,
-        cost_usd: float | None,
-        seconds: float,
-    ) -> None:
+    def turn_finished(self, report: TurnReport) -> None:
         pass
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None:

@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from openheim.models import Usage
-from openheim.observe import Attributes, Observer
+from openheim.observe import Attributes, Observer, TurnReport
 
 TRACING_ENV = "OPENHEIM_TRACING"
 _OTEL_SIGNALS = (
@@ -62,32 +61,14 @@ class TracingObserver:
     def provider_retry(self, provider: str, model: str) -> None:
         self.inner.provider_retry(provider, model)
 
-    def turn_finished(
-        self,
-        *,
-        tenant: str,
-        provider: str,
-        model: str,
-        stop_reason: str,
-        usage: Usage,
-        cost_usd: float | None,
-        seconds: float,
-    ) -> None:
+    def turn_finished(self, report: TurnReport) -> None:
         from opentelemetry import trace
 
         span = trace.get_current_span()
-        span.set_attribute("openheim.stop_reason", stop_reason)
-        span.set_attribute("gen_ai.usage.input_tokens", usage.input_tokens)
-        span.set_attribute("gen_ai.usage.output_tokens", usage.output_tokens)
-        self.inner.turn_finished(
-            tenant=tenant,
-            provider=provider,
-            model=model,
-            stop_reason=stop_reason,
-            usage=usage,
-            cost_usd=cost_usd,
-            seconds=seconds,
-        )
+        span.set_attribute("openheim.stop_reason", report.stop_reason)
+        span.set_attribute("gen_ai.usage.input_tokens", report.usage.input_tokens)
+        span.set_attribute("gen_ai.usage.output_tokens", report.usage.output_tokens)
+        self.inner.turn_finished(report)
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None:
         self.inner.tool_call(tenant=tenant, tool=tool, is_error=is_error, seconds=seconds)

@@ -19,8 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from openheim import __version__
-from openheim.models import Usage
-from openheim.observe import Attributes
+from openheim.observe import Attributes, TurnReport
 
 if TYPE_CHECKING:
     from openheim.server.app import ServerState
@@ -111,19 +110,11 @@ class ServerMetrics:
     def provider_retry(self, provider: str, model: str) -> None:
         self.provider_retries.labels(provider, model).inc()
 
-    def turn_finished(
-        self,
-        *,
-        tenant: str,
-        provider: str,
-        model: str,
-        stop_reason: str,
-        usage: Usage,
-        cost_usd: float | None,
-        seconds: float,
-    ) -> None:
-        self.turns.labels(tenant, provider, model, stop_reason).inc()
-        self.turn_seconds.labels(tenant).observe(seconds)
+    def turn_finished(self, report: TurnReport) -> None:
+        tenant, provider, model = report.tenant, report.provider, report.model
+        usage = report.usage
+        self.turns.labels(tenant, provider, model, report.stop_reason).inc()
+        self.turn_seconds.labels(tenant).observe(report.seconds)
         for kind, count in (
             ("input", usage.input_tokens),
             ("output", usage.output_tokens),
@@ -132,8 +123,8 @@ class ServerMetrics:
         ):
             if count:
                 self.tokens.labels(tenant, provider, model, kind).inc(count)
-        if cost_usd:
-            self.cost.labels(tenant, provider, model).inc(cost_usd)
+        if report.cost_usd:
+            self.cost.labels(tenant, provider, model).inc(report.cost_usd)
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None:
         self.tool_calls.labels(tenant, tool, "error" if is_error else "ok").inc()

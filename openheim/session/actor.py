@@ -23,6 +23,7 @@ from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.errors import OpenheimError
 from openheim.logs import bind_log_context
 from openheim.models import Conversation, ToolCall, Usage
+from openheim.observe import TurnReport
 from openheim.permissions import Asker, SessionPermissions
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
@@ -265,13 +266,15 @@ class Session:
                     else:  # the caller gets the turn's own error; this one must not vanish
                         log.warning("session %s: %s", self.id, error)
         self.runtime.observer.turn_finished(
-            tenant=self.runtime.tenant,
-            provider=choice.provider.name,
-            model=choice.model,
-            stop_reason=finished.stop_reason.value if finished else "error",
-            usage=finished.usage if finished else Usage(),
-            cost_usd=finished.cost_usd if finished else None,
-            seconds=trio.current_time() - started,
+            TurnReport(
+                tenant=self.runtime.tenant,
+                provider=choice.provider.name,
+                model=choice.model,
+                stop_reason=finished.stop_reason.value if finished else "error",
+                usage=finished.usage if finished else Usage(),
+                cost_usd=finished.cost_usd if finished else None,
+                seconds=trio.current_time() - started,
+            )
         )
         if failure is not None:
             raise failure
