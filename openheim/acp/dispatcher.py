@@ -69,6 +69,7 @@ from openheim.agent.events import (
 )
 from openheim.agent.loop import CANCELLED_RESULT
 from openheim.concurrency import open_service_nursery
+from openheim.config.model import ClientMcpPolicy
 from openheim.config.resolve import resolve_model
 from openheim.errors import (
     ConfigError,
@@ -101,6 +102,8 @@ class AcpSettings:
     max_requests_in_flight: int = 128
     #: On close, how long running prompts get to answer ``cancelled`` before being dropped.
     close_grace: float = 2.0
+    #: Which ``mcpServers`` a client may pass (``serve`` with tokens: none by default).
+    client_mcp_servers: ClientMcpPolicy = ClientMcpPolicy.ALL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AcpSettings:
@@ -595,7 +598,7 @@ class AcpDispatcher:
         return {}
 
     async def _new_session(self, params: dict[str, Any]) -> dict[str, Any]:
-        options = _session_options(params)
+        options = _session_options(params, self.settings.client_mcp_servers)
         try:
             session = await self.registry.create(options)
         except (ConfigError, SkillError, WorkspaceError) as exc:
@@ -611,7 +614,7 @@ class AcpDispatcher:
             uuid.UUID(session_id)
         except ValueError:
             raise invalid_params(f"invalid session id {session_id!r}: expected a UUID") from None
-        options = _session_options(params)
+        options = _session_options(params, self.settings.client_mcp_servers)
         try:
             session = await self.registry.load(session_id, options)
         except ConversationNotFoundError as exc:
@@ -750,12 +753,22 @@ class AcpDispatcher:
             await self._idle.wait()
 
 
-def _session_options(params: dict[str, Any]) -> SessionOptions:
+def _session_options(
+    params: dict[str, Any], allowed: ClientMcpPolicy = ClientMcpPolicy.ALL
+) -> SessionOptions:
     """``session/new`` and ``session/load`` params: cwd, mcpServers, ``_meta.model/skills``."""
     cwd = params.get("cwd")
     if not isinstance(cwd, str) or not Path(cwd).is_absolute():
         raise invalid_params(f"cwd must be an absolute path, got {cwd!r}")
     servers = schema.mcp_servers(params.get("mcpServers"))
+    for server in servers:
+        if allowed is ClientMcpPolicy.NONE or (
+            allowed is ClientMcpPolicy.HTTP and server.transport != "http"
+        ):
+            raise invalid_params(
+                f"mcpServers: this server does not start {server.transport} MCP servers for "
+                f"clients ({server.name!r}); its operator sets [server] client_mcp_servers"
+            )
     meta = params.get("_meta")
     meta = meta if isinstance(meta, dict) else {}
     model = meta.get("model")

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import attrs
 
 from openheim.config.model import (
+    ClientMcpPolicy,
     Config,
     DisconnectPolicy,
     McpServerConfig,
@@ -379,6 +380,13 @@ class _ConfigReader:
             raise table.fail(
                 "on_disconnect", f"is {policy_text!r}", 'use "keep" or "cancel"'
             ) from None
+        mcp_text = table.get("client_mcp_servers", str)
+        try:
+            client_mcp = ClientMcpPolicy(mcp_text) if mcp_text is not None else None
+        except ValueError:
+            raise table.fail(
+                "client_mcp_servers", f"is {mcp_text!r}", 'use "all", "http" or "none"'
+            ) from None
         server = ServerConfig(
             workspace_root=self._path(table, "workspace_root"),
             tokens=self._tokens(table, "tokens", table.get("tokens", dict, {})),
@@ -391,6 +399,7 @@ class _ConfigReader:
             max_frame_bytes=table.integer("max_frame_bytes", 4 * 1024 * 1024, minimum=1024),  # type: ignore[arg-type]
             allowed_origins=self._origins(table),
             metrics_token=table.get("metrics_token", str),
+            client_mcp_servers=client_mcp,
         )
         table.reject_unknown()
         return server

@@ -102,6 +102,18 @@ class ToolsConfig:
     read_limit_bytes: int = 256 * 1024
 
 
+class ClientMcpPolicy(enum.StrEnum):
+    """Which MCP servers an ACP client may start for its session (``mcpServers``).
+
+    A stdio server is a command run on the server's host and an http one makes the server
+    send requests wherever the client says: fine for one local user, not for tenants.
+    """
+
+    ALL = "all"
+    HTTP = "http"
+    NONE = "none"
+
+
 class DisconnectPolicy(enum.StrEnum):
     """What happens to a client's running turns when its WebSocket drops."""
 
@@ -131,6 +143,8 @@ class ServerConfig:
     #: Bearer token for ``GET /metrics`` when tenant tokens are on (metrics span tenants, so
     #: no tenant's token opens them); without tokens ``/metrics`` is open like the rest.
     metrics_token: str | None = attrs.field(default=None, repr=False)
+    #: None: ``all`` without tokens (one local user), ``none`` with tokens.
+    client_mcp_servers: ClientMcpPolicy | None = None
 
 
 @attrs.frozen

@@ -24,7 +24,7 @@ from hypercorn.config import Config as HypercornConfig
 
 from openheim.acp.dispatcher import AcpSettings
 from openheim.config.load import read_tokens
-from openheim.config.model import Config
+from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.paths import Paths
 from openheim.errors import ConfigError, OpenheimError
 from openheim.server.auth import (
@@ -188,8 +188,11 @@ async def open_server(
     root = await trio.Path(chosen).resolve()
     if not await root.is_dir():
         raise ConfigError(f"{config.path}: `server.workspace_root` {root} is not a folder")
+    client_mcp = server.client_mcp_servers or (
+        ClientMcpPolicy.ALL if access.open else ClientMcpPolicy.NONE
+    )
     settings = ConnectionSettings(
-        acp=AcpSettings.from_env(env),
+        acp=attrs.evolve(AcpSettings.from_env(env), client_mcp_servers=client_mcp),
         slow_client_timeout=server.slow_client_timeout_secs,
         on_disconnect=server.on_disconnect,
     )

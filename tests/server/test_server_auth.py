@@ -156,3 +156,28 @@ async def test_a_public_address_is_fine_with_tokens(home: Home) -> None:
     config = load_config(home.path / "config.toml")
     async with open_server(config, Paths(home.path), env=home.env(), host="0.0.0.0", port=0) as s:
         assert s.url.startswith("http://0.0.0.0:")
+
+
+async def test_tenants_may_not_start_mcp_servers_unless_the_operator_allows(home: Home) -> None:
+    stdio = {"name": "mine", "command": "/bin/true", "args": [], "env": []}
+    remote = {"type": "http", "name": "web", "url": "http://127.0.0.1:9/mcp", "headers": []}
+    cases = {
+        "": {"stdio": False, "http": False},  # tokens on: none by default
+        'client_mcp_servers = "http"': {"stdio": False, "http": True},
+        'client_mcp_servers = "all"': {"stdio": True, "http": True},
+    }
+    for setting, allowed in cases.items():
+        async with (
+            running_server(home, f"{TOKENS}\n{setting}") as server,
+            connect(server.ws_url, token=ALICE) as alice,
+        ):
+            await alice.initialize()
+            for kind, entry in (("stdio", stdio), ("http", remote)):
+                params = {"cwd": str(home.workdir / "alice"), "mcpServers": [entry]}
+                _, response = await alice.call("session/new", params)
+                if allowed[kind]:
+                    assert "result" in response, (setting, kind, response)
+                else:
+                    error = response["error"]
+                    assert error["code"] == -32602, (setting, kind, response)
+                    assert "client_mcp_servers" in error["message"]
