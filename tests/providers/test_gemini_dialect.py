@@ -5,8 +5,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from openheim.errors import ProviderError
 from openheim.models import Message, Role, ToolCall, ToolDefinition, ToolResult, Usage
@@ -20,7 +18,7 @@ from openheim.providers.base import (
     ToolCallDelta,
 )
 from openheim.providers.gemini import GeminiDialect, GeminiStreamDecoder, to_gemini_schema
-from tests.providers.streams import decode_all, end_of, split_at, text_of
+from tests.providers.streams import decode_all, end_of
 
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 
@@ -114,33 +112,6 @@ def test_realistic_stream() -> None:
         ToolCallDelta(0, "call_t_0", "read_file", '{"path": "src/main.py"}'),
         ToolCallDelta(1, "call_t_1", "list_dir", '{"path": "."}'),
     ]
-
-
-def test_every_two_way_split_gives_the_same_result() -> None:
-    whole = decode(REALISTIC_STREAM)
-    for cut in range(len(REALISTIC_STREAM) + 1):
-        events = decode(REALISTIC_STREAM[:cut], REALISTIC_STREAM[cut:])
-        assert end_of(events) == EXPECTED_END, cut
-        assert text_of(events) == EXPECTED_END.text, cut
-        assert [e for e in events if not isinstance(e, TextDelta)] == [
-            e for e in whole if not isinstance(e, TextDelta)
-        ], cut
-
-
-def test_single_byte_feeds_give_the_same_result() -> None:
-    data = REALISTIC_STREAM
-    events = decode(*(data[i : i + 1] for i in range(len(data))))
-    assert end_of(events) == EXPECTED_END
-    assert text_of(events) == EXPECTED_END.text
-
-
-@settings(database=None, max_examples=200)
-@given(data=st.data())
-def test_random_splits_give_the_same_result(data: st.DataObject) -> None:
-    cuts = data.draw(st.lists(st.integers(0, len(REALISTIC_STREAM)), max_size=30))
-    events = decode(*split_at(REALISTIC_STREAM, cuts))
-    assert end_of(events) == EXPECTED_END
-    assert calls_of(events) == calls_of(decode(REALISTIC_STREAM))
 
 
 def test_lf_framing_and_keepalives() -> None:

@@ -5,8 +5,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from openheim.errors import ProviderError
 from openheim.models import Message, ToolCall, ToolDefinition, ToolResult, Usage
@@ -21,7 +19,7 @@ from openheim.providers.base import (
 )
 from openheim.providers.http import parse_retry_after
 from openheim.providers.openai import OpenAIDialect, OpenAIStreamDecoder
-from tests.providers.streams import decode_all, end_of, split_at, text_of
+from tests.providers.streams import decode_all, end_of, text_of
 
 # --- helpers ------------------------------------------------------------------------------
 
@@ -126,36 +124,6 @@ def test_realistic_stream() -> None:
         ToolCallDelta(1, None, None, '{"path"'),
         ToolCallDelta(0, None, None, 'main.py"}'),
         ToolCallDelta(1, None, None, ': "."}'),
-    ]
-
-
-def test_every_two_way_split_gives_the_same_result() -> None:
-    whole = decode(REALISTIC_STREAM)
-    for cut in range(len(REALISTIC_STREAM) + 1):
-        events = decode(REALISTIC_STREAM[:cut], REALISTIC_STREAM[cut:])
-        assert end_of(events) == EXPECTED_END, cut
-        assert text_of(events) == EXPECTED_END.text, cut
-        assert [e for e in events if not isinstance(e, TextDelta)] == [
-            e for e in whole if not isinstance(e, TextDelta)
-        ], cut
-
-
-def test_single_byte_feeds_give_the_same_result() -> None:
-    data = REALISTIC_STREAM.replace(b"\n", b"\r\n")  # also splits every "\r\n" pair
-    events = decode(*(data[i : i + 1] for i in range(len(data))))
-    assert end_of(events) == EXPECTED_END
-    assert text_of(events) == EXPECTED_END.text
-
-
-@settings(database=None, max_examples=200)
-@given(data=st.data())
-def test_random_splits_give_the_same_result(data: st.DataObject) -> None:
-    cuts = data.draw(st.lists(st.integers(0, len(REALISTIC_STREAM)), max_size=30))
-    events = decode(*split_at(REALISTIC_STREAM, cuts))
-    assert end_of(events) == EXPECTED_END
-    assert text_of(events) == EXPECTED_END.text
-    assert [e for e in events if isinstance(e, ToolCallDelta)] == [
-        e for e in decode(REALISTIC_STREAM) if isinstance(e, ToolCallDelta)
     ]
 
 

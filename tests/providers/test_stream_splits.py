@@ -1,0 +1,65 @@
+"""Every provider's decoder gives the same events however its realistic stream is chunked.
+
+The streams and expectations live with each dialect's tests; this runs one set of
+chunking checks over all of them (random replies are chunked in tests/fuzz too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from openheim.providers.base import ProviderEvent, TextDelta
+from tests.providers import test_anthropic_dialect, test_gemini_dialect, test_openai_dialect
+from tests.providers.streams import end_of, split_at, text_of
+
+DIALECTS = {
+    "openai": test_openai_dialect,
+    "anthropic": test_anthropic_dialect,
+    "gemini": test_gemini_dialect,
+}
+#: Gemini frames events with LF only; the others accept CRLF as SSE allows.
+CRLF = {"openai": True, "anthropic": True, "gemini": False}
+
+
+def not_text(events: list[ProviderEvent]) -> list[ProviderEvent]:
+    return [event for event in events if not isinstance(event, TextDelta)]
+
+
+def check(module: ModuleType, chunks: list[bytes], context: object = None) -> None:
+    decode: Callable[..., list[ProviderEvent]] = module.decode
+    events = decode(*chunks)
+    assert end_of(events) == module.EXPECTED_END, context
+    assert text_of(events) == module.EXPECTED_END.text, context
+    assert not_text(events) == not_text(decode(b"".join(chunks))), context
+
+
+@pytest.mark.parametrize("name", DIALECTS)
+def test_every_two_way_split(name: str) -> None:
+    module = DIALECTS[name]
+    stream: bytes = module.REALISTIC_STREAM
+    for cut in range(len(stream) + 1):
+        check(module, [stream[:cut], stream[cut:]], cut)
+
+
+@pytest.mark.parametrize("name", DIALECTS)
+def test_single_byte_feeds(name: str) -> None:
+    module = DIALECTS[name]
+    data: bytes = module.REALISTIC_STREAM
+    if CRLF[name]:
+        data = data.replace(b"\n", b"\r\n")  # also splits every "\r\n" pair
+    check(module, [data[i : i + 1] for i in range(len(data))])
+
+
+@pytest.mark.parametrize("name", DIALECTS)
+@settings(database=None, max_examples=200)
+@given(data=st.data())
+def test_random_splits(name: str, data: st.DataObject) -> None:
+    module = DIALECTS[name]
+    stream: bytes = module.REALISTIC_STREAM
+    cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=30))
+    check(module, split_at(stream, cuts))
