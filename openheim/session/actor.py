@@ -256,7 +256,6 @@ class Session:
                     except OpenheimError as error:  # re-raised outside the nursery, unwrapped
                         failure = error
         finally:
-            self._turn = None
             with trio.CancelScope(shield=True):
                 try:
                     await self.runtime.store.save(self.conversation)
@@ -265,6 +264,8 @@ class Session:
                         failure = error
                     else:  # the caller gets the turn's own error; this one must not vanish
                         log.warning("session %s: %s", self.id, error)
+            # Busy until saved: whoever waits for the session to go idle finds it on disk.
+            self._turn = None
         self.runtime.observer.turn_finished(
             TurnReport(
                 tenant=self.runtime.tenant,
