@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from openheim.models import ToolDefinition, ToolResult
+from openheim.sandbox.sandbox import Sandbox, unconfined
 
 
 class FileAccessError(Exception):
@@ -42,6 +43,9 @@ class ToolContext:
     session_id: str = ""
     env: Mapping[str, str] = attrs.field(factory=dict)
     files: FileAccess | None = None
+    #: Where the tool may read and write, and how it starts processes. A context made by hand
+    #: (a library's own tool, a test) is unconfined, as before sandboxing existed.
+    sandbox: Sandbox = attrs.field(factory=unconfined)
 
 
 @runtime_checkable
