@@ -1,10 +1,11 @@
 """The ``fs`` channel of ``/ws``: file CRUD and change notifications inside a tenant's root.
 
 Wire format (openheim 0.1.x's, which frontends speak): requests ``{"action": ...}``, responses and
-events ``{"type": ...}``. Every path is confined to the tenant's workspace root
-(``fs_paths``); relative paths resolve against the root, and every action works without a
-prior ``watch`` (as in openheim 0.5.0). ``watch {path}`` picks the folder to watch, which must
-be an existing directory inside the root; one watch per connection, a new one replaces it.
+events ``{"type": ...}``. Every path is confined to the tenant's workspace root, race-free
+(``fs_paths`` does the blocking file work on folder fds held from the root down); relative paths
+resolve against the root, and every action works without a prior ``watch`` (as in openheim 0.5.0).
+``watch {path}`` picks the folder to watch, which must be an existing directory inside the
+root; one watch per connection, a new one replaces it.
 
 Our compatible additions: a request's ``id`` (string or number) is echoed in its response;
 ``file_list`` carries ``"truncated": true`` when a listing hit ``FsLimits.max_list_entries``
@@ -33,10 +34,6 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
-import shutil
-import stat
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -44,14 +41,17 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.fsutil import atomic_write
 from openheim.server.fs_paths import (
     OUTSIDE_MESSAGE,
     FsError,
-    is_within,
-    real_root,
-    resolve,
-    resolve_entry,
+    delete_sync,
+    fail_reason,
+    list_sync,
+    mkdir_sync,
+    read_sync,
+    rename_sync,
+    watch_target_sync,
+    write_sync,
 )
 from openheim.server.watcher import FsWatcher
 
@@ -209,176 +209,6 @@ def with_id(response: dict[str, Any], request_id: RequestId | None) -> dict[str,
     return response if request_id is None else {**response, "id": request_id}
 
 
-# --- blocking operations: run them in a worker thread -------------------------------------------
-
-
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc)
-
-
-def _entry(root: str, item: os.DirEntry[str]) -> tuple[dict[str, Any], bool]:
-    """A FileEntry, and whether to descend into it (real directories only, never symlinks)."""
-    info = item.stat(follow_symlinks=False)
-    descend = stat.S_ISDIR(info.st_mode)
-    if stat.S_ISLNK(info.st_mode):
-        try:  # describe what the link points to, when that is inside the root
-            if is_within(root, os.path.realpath(item.path)):
-                info = os.stat(item.path)
-        except OSError:
-            pass
-    is_dir = stat.S_ISDIR(info.st_mode)
-    entry: dict[str, Any] = {"path": item.path, "name": item.name, "is_dir": is_dir}
-    if not is_dir:
-        entry["size"] = info.st_size
-    entry["modified"] = int(info.st_mtime)
-    return entry, descend
-
-
-def _is_dir(path: Path) -> bool:
-    """``Path.is_dir``, except that a path the OS refuses to look at (a name too long) is no
-    directory either, instead of an error."""
-    try:
-        return stat.S_ISDIR(os.stat(path).st_mode)
-    except OSError:
-        return False
-
-
-def list_sync(root: Path, requested: str, recursive: bool, limits: FsLimits) -> dict[str, Any]:
-    """Breadth first, so a truncated listing still shows the top levels; sorted in tree order."""
-    base = real_root(root)
-    target = resolve(root, requested)
-    if not _is_dir(target):
-        raise FsError(f"Invalid directory: {requested}")
-    max_depth = limits.max_list_depth if recursive else 1
-    entries: list[dict[str, Any]] = []
-    full = too_deep = False
-    queue: deque[tuple[str, int]] = deque([(str(target), 1)])
-    while queue and not full:
-        directory, depth = queue.popleft()
-        try:
-            with os.scandir(directory) as items:
-                for item in items:
-                    if len(entries) >= limits.max_list_entries:
-                        full = True
-                        break
-                    try:
-                        entry, descend = _entry(base, item)
-                    except OSError:
-                        continue  # vanished while listing
-                    entries.append(entry)
-                    if descend and recursive:
-                        if depth < max_depth:
-                            queue.append((item.path, depth + 1))
-                        else:
-                            too_deep = True
-        except OSError as exc:
-            if depth == 1:
-                raise FsError(f"Failed to read dir: {_reason(exc)}") from exc
-            # an unreadable subfolder is left out; the rest of the listing is still useful
-    entries.sort(key=lambda e: e["path"].split(os.sep))
-    response: dict[str, Any] = {"type": "file_list", "path": requested, "entries": entries}
-    if full or too_deep:
-        response["truncated"] = True
-    return response
-
-
-def read_sync(root: Path, requested: str, max_bytes: int) -> str:
-    target = resolve(root, requested)
-    try:
-        # O_NONBLOCK: opening a FIFO must not hang the thread; it is refused just below.
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK)
-        with os.fdopen(fd, "rb") as f:
-            info = os.fstat(f.fileno())
-            if stat.S_ISDIR(info.st_mode):
-                raise FsError("Failed to read: Is a directory")
-            if not stat.S_ISREG(info.st_mode):
-                raise FsError("Failed to read: not a regular file")
-            size = info.st_size
-            data = f.read(max_bytes + 1) if size <= max_bytes else b""
-            if size > max_bytes or len(data) > max_bytes:  # it may grow while we read
-                size = max(size, len(data))
-                raise FsError(f"Failed to read: file too large ({size} bytes, limit {max_bytes})")
-    except OSError as exc:
-        raise FsError(f"Failed to read: {_reason(exc)}") from exc
-    if b"\0" in data:
-        raise FsError("Failed to read: binary file, not UTF-8 text")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FsError("Failed to read: binary file, not UTF-8 text") from None
-
-
-def write_sync(root: Path, requested: str, content: str) -> None:
-    target = resolve(root, requested)
-    try:
-        data = content.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800"
-        raise FsError("Failed to write: content is not valid Unicode") from None
-    try:
-        atomic_write(target, data)
-    except OSError as exc:
-        raise FsError(f"Failed to write: {_reason(exc)}") from exc
-
-
-def mkdir_sync(root: Path, requested: str) -> None:
-    target = resolve(root, requested)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise FsError(f"Failed to mkdir: {_reason(exc)}") from exc
-
-
-def delete_sync(root: Path, requested: str) -> None:
-    """A file or a link is unlinked; a folder goes with its contents (rmtree never follows a
-    link out)."""
-    entry = resolve_entry(root, requested)
-    if str(entry) == real_root(root):
-        raise FsError("Cannot delete the workspace root")
-    try:
-        is_dir = stat.S_ISDIR(os.lstat(entry).st_mode)
-    except OSError as exc:
-        raise FsError(f"Failed to delete file: {_reason(exc)}") from exc
-    if is_dir:
-        try:
-            shutil.rmtree(entry)
-        except OSError as exc:
-            raise FsError(f"Failed to delete dir: {_reason(exc)}") from exc
-    else:
-        try:
-            os.unlink(entry)
-        except OSError as exc:
-            raise FsError(f"Failed to delete file: {_reason(exc)}") from exc
-
-
-def rename_sync(root: Path, source: str, destination: str) -> None:
-    """Moves the entry itself (a link stays a link); an existing destination is refused."""
-    src = resolve_entry(root, source)
-    dst = resolve_entry(root, destination)
-    base = real_root(root)
-    if base in (str(src), str(dst)):
-        raise FsError("Cannot rename the workspace root")
-    try:
-        src_info = os.lstat(src)
-        try:
-            dst_info: os.stat_result | None = os.lstat(dst)
-        except FileNotFoundError:
-            dst_info = None
-        # Same entry under another spelling (a case-only rename on a case-insensitive disk).
-        if dst_info is not None and not os.path.samestat(src_info, dst_info):
-            raise FsError("Failed to rename: destination already exists")
-        os.rename(src, dst)
-    except OSError as exc:
-        raise FsError(f"Failed to rename: {_reason(exc)}") from exc
-
-
-def watch_target_sync(root: Path, requested: str) -> tuple[str, str]:
-    """The real root and the real folder to watch, which must be a directory inside it."""
-    target = resolve(root, requested)
-    if not _is_dir(target):
-        raise FsError(f"Invalid directory: {requested}")
-    return real_root(root), str(target)
-
-
 # --- the channel --------------------------------------------------------------------------------
 
 
@@ -438,7 +268,10 @@ class FsChannel:
                 await self.close()
                 return {"type": "unwatched"}
             case ListDir(path, recursive):
-                return await self._run(list_sync, path, recursive, self.limits)
+                limits = self.limits
+                return await self._run(
+                    list_sync, path, recursive, limits.max_list_depth, limits.max_list_entries
+                )
             case Read(path):
                 content = await self._run(read_sync, path, self.limits.max_read_bytes)
                 return {"type": "file_content", "path": path, "content": content}
@@ -470,7 +303,7 @@ class FsChannel:
         try:
             await self._nursery.start(watcher.run)
         except (OSError, RuntimeError) as exc:  # watchfiles' internal errors are RuntimeErrors
-            reason = _reason(exc) if isinstance(exc, OSError) else str(exc)
+            reason = fail_reason(exc) if isinstance(exc, OSError) else str(exc)
             raise FsError(f"Failed to create watcher: {reason}") from exc
         except UnicodeEncodeError:  # watchfiles takes UTF-8 paths only
             raise FsError("Failed to create watcher: the folder's name is not UTF-8") from None

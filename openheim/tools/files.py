@@ -1,17 +1,24 @@
 """``read_file`` and ``write_file``.
 
-Paths are relative to the session's working directory, with ``~`` expanded. When the session has
-a ``FileAccess`` (an ACP client that offers ``fs/*``), files are read and written through it, so
-the model sees the editor's unsaved buffers; otherwise the local disk is used. The blocking file
-work runs in a worker thread so a slow disk never stalls the trio loop. Reads are capped so one
-huge file cannot flood the model's context; writes are atomic so a crash or a full disk never
-leaves a half-written file in place of a good one.
+Paths are relative to the session's working directory, with ``~`` expanded. They reach only what
+the session's sandbox policy allows: reads the readable roots (or anything, in local mode),
+writes the writable ones, never a hidden path. The disk is reached through the race-free
+resolver (``openheim.sandbox.paths``), so a folder swapped for a symlink mid-call cannot lead
+out either. A refused path is answered with the path as the model sent it.
+
+When the session has a ``FileAccess`` (an ACP client that offers ``fs/*``), files are read and
+written through it, so the model sees the editor's unsaved buffers; the path is still checked
+against the policy first. The blocking file work runs in a worker thread so a slow disk never
+stalls the trio loop. Reads are capped so one huge file cannot flood the model's context; writes
+are atomic so a crash or a full disk never leaves a half-written file in place of a good one.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
+import os
 import stat
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,8 +26,20 @@ from typing import Any, BinaryIO
 import attrs
 import trio
 
-from openheim.fsutil import atomic_write
+from openheim.fsutil import atomic_write_at
 from openheim.models import ToolDefinition, ToolResult
+from openheim.sandbox.fileops import open_final, retrying
+from openheim.sandbox.paths import (
+    Access,
+    Confinement,
+    InvalidPath,
+    Missing,
+    PathRefused,
+    Resolved,
+    check,
+)
+from openheim.sandbox.policy import SandboxPolicy
+from openheim.sandbox.sandbox import unconfined
 from openheim.tools.base import FileAccessError, ToolContext
 
 _SNIFF_BYTES = 8 * 1024
@@ -31,6 +50,44 @@ def resolve_path(raw: str, cwd: Path) -> Path:
     """``raw`` with ``~`` expanded, made absolute against ``cwd``."""
     path = Path(raw).expanduser()
     return path if path.is_absolute() else cwd / path
+
+
+def _absolute(path: Path) -> str:
+    """For the resolver; a context's cwd is absolute, but one made by hand may not be."""
+    return str(path if path.is_absolute() else Path.cwd() / path)
+
+
+def _shown(raw: str) -> str:
+    """``raw`` printable: NULs and lone surrogates escaped (they would break the JSON)."""
+    return raw.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\0")
+
+
+def _refused(raw: str, access: Access, policy: SandboxPolicy) -> ToolResult:
+    """A path the policy does not allow, named as the model sent it (never a server path)."""
+    if access is Access.READ and policy.read_anywhere:
+        reason = "is not readable in this session"
+    else:
+        reason = "is outside the workspace"
+    return ToolResult(f"Permission denied: {_shown(raw)} {reason}", is_error=True)
+
+
+async def _check_for_editor(
+    raw: str, path: Path, access: Access, policy: SandboxPolicy
+) -> ToolResult | None:
+    """Refuse a path outside the policy before an editor is asked about it; creates nothing,
+    and leaves every other failure (a file only the editor has) to the editor."""
+
+    def run() -> None:
+        with contextlib.suppress(OSError):
+            check(Confinement.of(policy, access), _absolute(path))
+
+    try:
+        await trio.to_thread.run_sync(run, abandon_on_cancel=True)
+    except PathRefused:
+        return _refused(raw, access, policy)
+    except InvalidPath as exc:
+        return ToolResult(f"Invalid path {_shown(raw)}: {exc}", is_error=True)
+    return None
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> ToolResult:
@@ -140,22 +197,38 @@ def _cap_note(piece: _Slice, total: str, max_bytes: int) -> str:
     )
 
 
-def read_text_sync(path: Path, offset: int, limit: int | None, max_bytes: int) -> ToolResult:
-    """Blocking body of ``read_file``; run it in a worker thread."""
+def read_text_sync(
+    path: Path, offset: int, limit: int | None, max_bytes: int, policy: SandboxPolicy | None = None
+) -> ToolResult:
+    """Blocking body of ``read_file``; run it in a worker thread. ``policy`` (unconfined if
+    None) bounds what may be read: raises ``PathRefused`` or ``InvalidPath`` outside it."""
+    confinement = Confinement.of(policy or unconfined().policy, Access.READ)
     try:
-        info = path.stat()
+        return retrying(
+            confinement,
+            _absolute(path),
+            lambda resolved: _read_at(resolved, path, offset, limit, max_bytes),
+        )
+    except OSError as exc:
+        return _os_error("read", path, exc)
+
+
+def _read_at(
+    resolved: Resolved, path: Path, offset: int, limit: int | None, max_bytes: int
+) -> ToolResult:
+    # O_NONBLOCK: opening a FIFO must not hang the thread; it is refused just below.
+    fd = open_final(resolved, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
         if stat.S_ISDIR(info.st_mode):
             return ToolResult(f"{path} is a directory, not a file", is_error=True)
         if not stat.S_ISREG(info.st_mode):
             return ToolResult(f"{path} is not a regular file", is_error=True)
-        with path.open("rb") as f:
-            if b"\0" in f.read(_SNIFF_BYTES):
-                return _binary(path, info.st_size)
-            f.seek(0)
-            skipped = _skip_lines(f, offset - 1)
-            piece = _take_lines(f, offset, limit, max_bytes)
-    except OSError as exc:
-        return _os_error("read", path, exc)
+        if b"\0" in f.read(_SNIFF_BYTES):
+            return _binary(path, info.st_size)
+        f.seek(0)
+        skipped = _skip_lines(f, offset - 1)
+        piece = _take_lines(f, offset, limit, max_bytes)
     if not piece.data and offset > 1:
         return ToolResult(f"[offset {offset} is past the end: {path} has {skipped} lines]")
     text = _decode(piece.data, piece.partial_line)
@@ -237,7 +310,11 @@ class ReadFileTool:
         except _ArgumentError as exc:
             return ToolResult(str(exc), is_error=True)
         path = resolve_path(raw, context.cwd)
+        policy = context.sandbox.policy
         if context.files is not None:
+            refused = await _check_for_editor(raw, path, Access.READ, policy)
+            if refused is not None:
+                return refused
             try:
                 text = await context.files.read_text(path, offset, limit)
             except NotImplementedError:
@@ -247,19 +324,37 @@ class ReadFileTool:
             else:
                 return cap_text(text, path, offset or 1, self.max_bytes)
         # Abandon on cancel: a read changes nothing, and a hung network disk must not wedge it.
-        return await trio.to_thread.run_sync(
-            read_text_sync, path, offset or 1, limit, self.max_bytes, abandon_on_cancel=True
-        )
+        try:
+            return await trio.to_thread.run_sync(
+                read_text_sync,
+                path,
+                offset or 1,
+                limit,
+                self.max_bytes,
+                policy,
+                abandon_on_cancel=True,
+            )
+        except PathRefused:
+            return _refused(raw, Access.READ, policy)
+        except InvalidPath as exc:
+            return ToolResult(f"Invalid path {_shown(raw)}: {exc}", is_error=True)
 
 
 # --- write_file --------------------------------------------------------------------------------
 
 
-def write_text_sync(path: Path, content: str) -> ToolResult:
-    """Blocking body of ``write_file``; run it in a worker thread."""
+def write_text_sync(path: Path, content: str, policy: SandboxPolicy | None = None) -> ToolResult:
+    """Blocking body of ``write_file``; run it in a worker thread. ``policy`` (unconfined if
+    None) bounds what may be written: raises ``PathRefused`` or ``InvalidPath`` outside it.
+    Missing parent folders are created; a symlink inside the policy is written through."""
     data = content.encode("utf-8")
+    confinement = Confinement.of(policy or unconfined().policy, Access.WRITE)
+
+    def write(resolved: Resolved) -> None:
+        atomic_write_at(resolved.dir_fd, resolved.name, data, shown=str(path))
+
     try:
-        atomic_write(path, data)
+        retrying(confinement, _absolute(path), write, missing=Missing.CREATE)
     except OSError as exc:
         return _os_error("write", path, exc)
     return ToolResult(f"Wrote {len(data)} bytes to {path}")
@@ -298,7 +393,11 @@ class WriteFileTool:
         except _ArgumentError as exc:
             return ToolResult(str(exc), is_error=True)
         path = resolve_path(raw, context.cwd)
+        policy = context.sandbox.policy
         if context.files is not None:
+            refused = await _check_for_editor(raw, path, Access.WRITE, policy)
+            if refused is not None:
+                return refused
             try:
                 await context.files.write_text(path, content)
             except NotImplementedError:
@@ -308,4 +407,9 @@ class WriteFileTool:
             else:
                 return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {path}")
         # Not abandoned on cancel: the thread must finish so no temp file is left behind.
-        return await trio.to_thread.run_sync(write_text_sync, path, content)
+        try:
+            return await trio.to_thread.run_sync(write_text_sync, path, content, policy)
+        except PathRefused:
+            return _refused(raw, Access.WRITE, policy)
+        except InvalidPath as exc:
+            return ToolResult(f"Invalid path {_shown(raw)}: {exc}", is_error=True)

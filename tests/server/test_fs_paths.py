@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -138,9 +139,18 @@ def test_resolve_entry_still_refuses_links_out(root: Path) -> None:
         resolve_entry(root, "out")
 
 
-def test_resolve_symlink_loop_stays_inside(root: Path) -> None:
+def test_resolve_symlink_loop_is_eloop(root: Path) -> None:
     os.symlink("loop", root / "loop")
-    assert resolve(root, "loop").parent == root
+    with pytest.raises(OSError) as caught:
+        resolve(root, "loop")
+    assert caught.value.errno == errno.ELOOP
+    assert resolve_entry(root, "loop") == root / "loop"  # the link itself may still go
+
+
+def test_resolve_refuses_a_trip_through_outside(root: Path) -> None:
+    """Leaving the root and coming back is refused: every step must stay inside."""
+    with pytest.raises(FsError, match=OUTSIDE_MESSAGE):
+        resolve(root, f"../outside/../{root.name}/sub")
 
 
 def test_resolve_entry_of_the_root_by_its_absolute_path(root: Path) -> None:

@@ -7,9 +7,12 @@ import os
 import stat
 from pathlib import Path
 
+import attrs
 import pytest
 
 from openheim.models import ToolResult
+from openheim.sandbox.policy import SandboxPolicy
+from openheim.sandbox.sandbox import NoBackend, Sandbox
 from openheim.tools.base import ToolContext
 from openheim.tools.files import ReadFileTool, WriteFileTool
 
@@ -270,3 +273,145 @@ async def test_write_bad_arguments(tmp_path: Path, arguments: dict[str, object])
     assert result.is_error
     assert "Missing" in result.content
     assert not (tmp_path / "a").exists()
+
+
+# --- the session's sandbox policy --------------------------------------------------------------
+
+
+@pytest.fixture
+def tenants(tmp_path: Path) -> tuple[Path, Path]:
+    """alice's workspace beside bob's, with links out of alice's."""
+    base = tmp_path.resolve()
+    alice, bob = base / "alice", base / "bob"
+    (alice / "sub").mkdir(parents=True)
+    (alice / "a.txt").write_text("alice")
+    bob.mkdir()
+    (bob / "secret.txt").write_text("bob-secret")
+    (alice / "to_bob").symlink_to(bob)
+    (alice / "bob_file").symlink_to(bob / "secret.txt")
+    (alice / "bob_new").symlink_to(bob / "new.txt")
+    (alice / "inside").symlink_to("sub")
+    return alice, bob
+
+
+def confined(
+    alice: Path, *, readable: tuple[Path, ...] = (), read_anywhere: bool = False
+) -> ToolContext:
+    policy = SandboxPolicy(
+        writable=(alice,),
+        readable=readable,
+        read_anywhere=read_anywhere,
+        hidden=(alice / "sub" / "hidden",),
+    )
+    return ToolContext(cwd=alice, sandbox=Sandbox(NoBackend(), policy))
+
+
+OUT_OF_ALICE = ["../bob/secret.txt", "{bob}/secret.txt", "to_bob/secret.txt", "bob_file", ".."]
+
+
+@pytest.mark.parametrize("raw", OUT_OF_ALICE)
+async def test_a_tenant_reads_nothing_outside(tenants: tuple[Path, Path], raw: str) -> None:
+    alice, bob = tenants
+    path = raw.format(bob=bob)
+    result = await ReadFileTool().call({"path": path}, confined(alice))
+    assert result == ToolResult(
+        f"Permission denied: {path} is outside the workspace", is_error=True
+    )
+
+
+@pytest.mark.parametrize("raw", [*OUT_OF_ALICE, "bob_new", "../bob/new/deeper.txt"])
+async def test_a_tenant_writes_nothing_outside(tenants: tuple[Path, Path], raw: str) -> None:
+    alice, bob = tenants
+    path = raw.format(bob=bob)
+    result = await WriteFileTool().call({"path": path, "content": "x"}, confined(alice))
+    assert result == ToolResult(
+        f"Permission denied: {path} is outside the workspace", is_error=True
+    )
+    assert names(bob) == ["secret.txt"]
+    assert (bob / "secret.txt").read_text() == "bob-secret"
+
+
+async def test_a_tenant_works_inside(tenants: tuple[Path, Path]) -> None:
+    alice, _ = tenants
+    context = confined(alice)
+    assert await ReadFileTool().call({"path": "a.txt"}, context) == ToolResult("alice")
+    result = await WriteFileTool().call({"path": "inside/new/n.txt", "content": "n"}, context)
+    assert result == ToolResult(f"Wrote 1 bytes to {alice / 'inside/new/n.txt'}")
+    assert (alice / "sub" / "new" / "n.txt").read_text() == "n"
+    result = await ReadFileTool().call({"path": str(alice / "sub/new/n.txt")}, context)
+    assert result == ToolResult("n")
+
+
+async def test_hidden_paths_are_refused(tenants: tuple[Path, Path]) -> None:
+    alice, _ = tenants
+    (alice / "sub" / "hidden").mkdir()
+    (alice / "sub" / "hidden" / "k").write_text("key")
+    for context in (confined(alice), confined(alice, read_anywhere=True)):
+        result = await ReadFileTool().call({"path": "inside/hidden/k"}, context)
+        assert result.is_error
+        assert result.content.startswith("Permission denied: inside/hidden/k is ")
+        result = await WriteFileTool().call({"path": "sub/hidden/k", "content": "x"}, context)
+        assert result.is_error
+    assert (alice / "sub" / "hidden" / "k").read_text() == "key"
+
+
+async def test_readable_roots_are_read_only(tenants: tuple[Path, Path]) -> None:
+    alice, bob = tenants
+    context = confined(alice, readable=(bob,))
+    result = await ReadFileTool().call({"path": "to_bob/secret.txt"}, context)
+    assert result == ToolResult("bob-secret")
+    result = await WriteFileTool().call({"path": "to_bob/secret.txt", "content": "x"}, context)
+    assert result.content == "Permission denied: to_bob/secret.txt is outside the workspace"
+
+
+async def test_read_anywhere_reads_outside_but_writes_inside(tenants: tuple[Path, Path]) -> None:
+    alice, _ = tenants
+    context = confined(alice, read_anywhere=True)
+    assert await ReadFileTool().call({"path": "../bob/secret.txt"}, context) == ToolResult(
+        "bob-secret"
+    )
+    result = await WriteFileTool().call({"path": "../bob/x", "content": "x"}, context)
+    assert result.content == "Permission denied: ../bob/x is outside the workspace"
+
+
+@pytest.mark.parametrize("raw", ["a\0b", "\ud800"])
+async def test_impossible_names(tenants: tuple[Path, Path], raw: str) -> None:
+    alice, _ = tenants
+    for tool, arguments in (
+        (ReadFileTool(), {"path": raw}),
+        (WriteFileTool(), {"path": raw, "content": "x"}),
+    ):
+        result = await tool.call(arguments, confined(alice))
+        assert result.is_error
+        assert result.content.startswith("Invalid path ")
+        result.content.encode("utf-8")  # printable: no NUL, no lone surrogate
+
+
+@attrs.define
+class Editor:
+    asked: list[Path] = attrs.field(factory=list)
+
+    async def read_text(self, path: Path, line: int | None, limit: int | None) -> str:
+        self.asked.append(path)
+        return "from the editor"
+
+    async def write_text(self, path: Path, content: str) -> None:
+        self.asked.append(path)
+
+
+async def test_the_editor_is_not_asked_about_paths_outside(tenants: tuple[Path, Path]) -> None:
+    alice, _ = tenants
+    editor = Editor()
+    context = attrs.evolve(confined(alice), files=editor)
+    result = await ReadFileTool().call({"path": "../bob/secret.txt"}, context)
+    assert result.content == "Permission denied: ../bob/secret.txt is outside the workspace"
+    result = await WriteFileTool().call({"path": "to_bob/new.txt", "content": "x"}, context)
+    assert result.content == "Permission denied: to_bob/new.txt is outside the workspace"
+    assert editor.asked == []
+    # Inside, even a file or folder only the editor knows of is its to answer.
+    assert await ReadFileTool().call({"path": "unsaved/u.txt"}, context) == ToolResult(
+        "from the editor"
+    )
+    await WriteFileTool().call({"path": "new/dir/n.txt", "content": "x"}, context)
+    assert editor.asked == [alice / "unsaved/u.txt", alice / "new/dir/n.txt"]
+    assert not (alice / "new").exists()
