@@ -14,6 +14,23 @@ import asyncclick as click
 from openheim import __version__
 from openheim.errors import OpenheimError
 
+SANDBOX_MODES = ("auto", "bwrap", "landlock", "none")
+SANDBOX = click.option(
+    "--sandbox",
+    type=click.Choice(SANDBOX_MODES),
+    default=None,
+    help="What confines tools (default: OPENHEIM_SANDBOX, else [sandbox] mode, else auto).",
+)
+
+
+def with_sandbox(mode: str | None) -> dict[str, str]:
+    """The environment the faces read, with ``--sandbox`` as ``OPENHEIM_SANDBOX`` (the
+    variable the runtime reads), so every face takes the flag the same way."""
+    env = dict(os.environ)
+    if mode is not None:
+        env["OPENHEIM_SANDBOX"] = mode
+    return env
+
 
 def fail(error: OpenheimError | str) -> None:
     """One line on stderr and exit 1: users get an actionable message, never a traceback."""
@@ -28,6 +45,7 @@ def fail(error: OpenheimError | str) -> None:
 @click.option("--resume", "resume", metavar="ID", help="Continue the conversation with this id.")
 @click.option("--continue", "continue_latest", is_flag=True, help="Continue the latest one.")
 @click.option("-y", "--yes", is_flag=True, help="Allow every tool call without asking.")
+@SANDBOX
 @click.pass_context
 async def cli(
     ctx: click.Context,
@@ -36,6 +54,7 @@ async def cli(
     resume: str | None,
     continue_latest: bool,
     yes: bool,
+    sandbox: str | None,
 ) -> None:
     """openheim: a fast, multi-provider LLM agent runtime.
 
@@ -49,6 +68,7 @@ async def cli(
             ("--resume", resume),
             ("--continue", continue_latest),
             ("--yes", yes),
+            ("--sandbox", sandbox),
         )
         if value
     ]
@@ -72,7 +92,7 @@ async def cli(
         allow_all_tools=yes,
     )
     try:
-        code = await run_repl(options, env=os.environ)
+        code = await run_repl(options, env=with_sandbox(sandbox))
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)
@@ -86,6 +106,7 @@ async def cli(
 @click.option("--continue", "continue_latest", is_flag=True, help="Continue the latest one.")
 @click.option("--max-iterations", type=click.IntRange(min=1), help="LLM calls allowed.")
 @click.option("-y", "--yes", is_flag=True, help="Allow every tool call without asking.")
+@SANDBOX
 async def run(
     prompt: str,
     model: str | None,
@@ -94,6 +115,7 @@ async def run(
     continue_latest: bool,
     max_iterations: int | None,
     yes: bool,
+    sandbox: str | None,
 ) -> None:
     """Run one prompt headless: the answer streams to stdout, tool activity to stderr."""
     from openheim.headless import RunOptions, Terminal, run_headless
@@ -111,7 +133,7 @@ async def run(
         allow_all_tools=yes,
     )
     try:
-        code = await run_headless(options, env=os.environ, terminal=Terminal())
+        code = await run_headless(options, env=with_sandbox(sandbox), terminal=Terminal())
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)
@@ -222,7 +244,8 @@ LOG_FORMAT = click.option(
 
 @cli.command()
 @LOG_FORMAT
-async def acp(log_format: str | None) -> None:
+@SANDBOX
+async def acp(log_format: str | None, sandbox: str | None) -> None:
     """Serve the Agent Client Protocol over stdio (for Zed and other ACP clients).
 
     stdout carries protocol messages only; logs go to stderr at the level in OPENHEIM_LOG
@@ -231,7 +254,7 @@ async def acp(log_format: str | None) -> None:
     from openheim.acp.stdio import run_acp_stdio
 
     try:
-        code = await run_acp_stdio(os.environ, log_format=log_format)
+        code = await run_acp_stdio(with_sandbox(sandbox), log_format=log_format)
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)
@@ -254,7 +277,10 @@ async def acp(log_format: str | None) -> None:
     "`file` (default; also set by OPENHEIM_STORE_URL or [store] url).",
 )
 @LOG_FORMAT
-async def serve(host: str, port: int, store: str | None, log_format: str | None) -> None:
+@SANDBOX
+async def serve(
+    host: str, port: int, store: str | None, log_format: str | None, sandbox: str | None
+) -> None:
     """Serve the multiplexed WebSocket (/ws, /acp) and the REST API (/api/...).
 
     Runs until SIGINT or SIGTERM, then cancels running turns, saves them and closes every
@@ -263,7 +289,9 @@ async def serve(host: str, port: int, store: str | None, log_format: str | None)
     from openheim.server.app import run_server
 
     try:
-        code = await run_server(host, port, os.environ, store_url=store, log_format=log_format)
+        code = await run_server(
+            host, port, with_sandbox(sandbox), store_url=store, log_format=log_format
+        )
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)

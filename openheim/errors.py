@@ -62,3 +62,7 @@ class ProviderError(OpenheimError):
         where = f"{self.provider} " if self.provider else ""
         status = f"HTTP {self.status}: " if self.status is not None else ""
         return f"{where}provider error: {status}{self.message}"
+
+
+class SandboxError(OpenheimError):
+    """The sandbox asked for cannot confine tools on this machine."""

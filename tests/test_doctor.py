@@ -114,6 +114,7 @@ enabled = false
         "mcp tools",
         "mcp off",
         "store file",
+        "sandbox",
     ]
     assert rows["config"].detail.startswith("loaded: 2 providers, 1 MCP server")
     assert rows["provider fake key"].detail == "found in $FAKE_KEY"
@@ -351,3 +352,31 @@ async def test_cli_end_to_end(home: Home) -> None:  # noqa: F811 (the fixture)
     lines = broken.stdout.splitlines()
     assert lines[2].startswith("FAIL  config  ") and "invalid TOML" in lines[2]
     assert lines[3].strip().startswith("fix: correct the TOML at the place named")
+
+
+async def test_sandbox_row_names_the_backend_and_fails_when_tenants_would_be_unconfined(
+    tmp_path: Path,
+) -> None:
+    async with open_fake_llm() as llm:
+        base = f'default_provider = "fake"\n{provider("fake", llm.base_url)}\n'
+        paths = write_home(tmp_path / "auto", base)
+        auto = by_label(await run_doctor({}, paths=paths))["sandbox"]
+        tenant_config = (
+            base + '[server]\ntokens = { "tok-0123456789abcdef" = "alice" }\n[sandbox]\n'
+            'mode = "none"\n'
+        )
+        paths = write_home(tmp_path / "tenants", tenant_config)
+        refused = by_label(await run_doctor({}, paths=paths))["sandbox"]
+        paths = write_home(
+            tmp_path / "accepted", tenant_config + "allow_unsandboxed_tenants = true\n"
+        )
+        accepted = by_label(await run_doctor({}, paths=paths))["sandbox"]
+    assert auto.data["mode"] == "auto"
+    if auto.data["backend"] == "none":  # a machine with neither bwrap nor Landlock
+        assert auto.status is Status.WARN and "bubblewrap" in (auto.fix or "")
+    else:
+        assert auto.status is Status.OK and auto.detail.startswith(auto.data["backend"])
+    assert refused.status is Status.FAIL
+    assert "will refuse to start" in refused.detail
+    assert "allow_unsandboxed_tenants" in (refused.fix or "")
+    assert accepted.status is Status.OK and "not confined" in accepted.detail

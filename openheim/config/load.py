@@ -23,6 +23,7 @@ from openheim.config.model import (
     StoreConfig,
     ToolsConfig,
 )
+from openheim.config.sandbox_table import read_sandbox
 from openheim.errors import ConfigError
 from openheim.permissions import PermissionPolicy, Policy
 
@@ -187,6 +188,7 @@ class _ConfigReader:
         permissions = self._permissions(root.table("permissions"))
         server = self._server(root.table("server"))
         store = self._store(root.table("store"))
+        sandbox = read_sandbox(root.table("sandbox"))
         root.reject_unknown()
         return Config(
             path=self.path,
@@ -199,6 +201,7 @@ class _ConfigReader:
             permissions=permissions,
             server=server,
             store=store,
+            sandbox=sandbox,
         )
 
     def _store(self, table: _Table | None) -> StoreConfig:

@@ -10,6 +10,7 @@ import attrs
 
 from openheim.models import Usage
 from openheim.permissions import PermissionPolicy
+from openheim.sandbox.policy import SandboxSettings
 
 
 class ProviderKind(enum.StrEnum):
@@ -172,3 +173,4 @@ class Config:
     permissions: PermissionPolicy = attrs.field(factory=PermissionPolicy)
     server: ServerConfig = attrs.field(factory=ServerConfig)
     store: StoreConfig = attrs.field(factory=StoreConfig)
+    sandbox: SandboxSettings = attrs.field(factory=SandboxSettings)

@@ -27,6 +27,7 @@ from openheim.config.model import Config, McpServerConfig, ProviderConfig, Serve
 from openheim.config.paths import Paths
 from openheim.config.resolve import resolve_api_key
 from openheim.doctor.rows import Report, Row, Status, scrub
+from openheim.doctor.sandbox_row import check_sandbox
 from openheim.errors import ConfigError
 from openheim.redact import strip_url_credentials
 
@@ -89,6 +90,8 @@ async def run_doctor(
     jobs.append(slot(partial(check_mcp_servers, config, paths), "mcp"))
     jobs.append(slot(partial(check_store, config, paths, env), "store"))
     jobs.append(slot(partial(check_server, config), "server"))
+    tenants = bool(config.server.tokens or config.server.tokens_file)
+    jobs.append(slot(partial(check_sandbox, config, env, tenants=tenants), "sandbox"))
     async with trio.open_nursery() as nursery:
         for job in jobs:
             nursery.start_soon(job)

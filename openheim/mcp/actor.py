@@ -23,6 +23,7 @@ import trio
 
 from openheim.config.model import McpServerConfig
 from openheim.models import ToolResult
+from openheim.sandbox.sandbox import Sandbox
 
 #: Requests waiting for the owner task; senders wait when it is full.
 REQUEST_BUFFER = 16
@@ -120,8 +121,11 @@ class McpServerActor:
         log_path: Path | None = None,
         backoff_initial: float = 1.0,
         backoff_max: float = 60.0,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.config = config
+        #: Where a stdio server runs: None for as configured (an operator's trusted server).
+        self._sandbox = sandbox
         #: Where a stdio server's stderr goes: ``errlog`` if given, else ``log_path``, else ours.
         self._errlog = errlog
         self.log_path = log_path
@@ -254,7 +258,9 @@ class McpServerActor:
         from openheim.mcp.stdio import open_stdio_transport
 
         with self._stderr() as errlog:
-            async with open_stdio_transport(self.config, errlog=errlog, exited=closed) as (
+            async with open_stdio_transport(
+                self.config, errlog=errlog, exited=closed, sandbox=self._sandbox
+            ) as (
                 read,
                 write,
                 pid,

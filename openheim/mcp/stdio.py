@@ -13,12 +13,15 @@ import signal
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from pathlib import Path
 from typing import Any, TextIO
 
 import trio
 
 from openheim.config.model import McpServerConfig
 from openheim.processes import group_alive, signal_group
+from openheim.sandbox.process import stop_tree
+from openheim.sandbox.sandbox import Launch, Sandbox
 
 #: Longest JSON-RPC line accepted from a server; a longer one ends the connection.
 MAX_LINE_BYTES = 32 * 1024 * 1024
@@ -31,11 +34,17 @@ _READ_CHUNK = 64 * 1024
 
 @asynccontextmanager
 async def open_stdio_transport(
-    config: McpServerConfig, *, errlog: TextIO, exited: trio.Event
+    config: McpServerConfig,
+    *,
+    errlog: TextIO,
+    exited: trio.Event,
+    sandbox: Sandbox | None = None,
 ) -> AsyncIterator[tuple[Any, Any, int]]:
     """Start the server; yield the session's read and write streams and the server's pid.
 
-    ``exited`` is set when the server process ends or its stdio breaks.
+    ``exited`` is set when the server process ends or its stdio breaks. With a ``sandbox``
+    the server runs inside it, in its environment (plus the server's own ``env``), in
+    ``config.cwd`` if the sandbox may write there, else in the sandbox's workspace.
     """
     import anyio
     import mcp_types as types
@@ -43,15 +52,27 @@ async def open_stdio_transport(
     from mcp.shared.message import SessionMessage
 
     assert config.command is not None
-    process = await trio.lowlevel.open_process(
-        [config.command, *config.args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=errlog,
-        env=get_default_environment() | dict(config.env),
-        cwd=config.cwd,
-        start_new_session=True,  # its own process group: pgid == pid
-    )
+    argv = [config.command, *config.args]
+    launch = Launch(argv, get_default_environment() | dict(config.env))
+    cwd = config.cwd
+    if sandbox is not None:
+        place = Path(await trio.Path(config.cwd).resolve()) if config.cwd else None
+        folder = place if place and sandbox.policy.may_write(place) else sandbox.policy.workspace
+        cwd = str(folder)
+        launch = sandbox.prepare(argv, folder, config.env)
+    try:
+        process = await trio.lowlevel.open_process(
+            launch.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errlog,
+            env=launch.env,
+            cwd=cwd,
+            start_new_session=True,  # its own process group: pgid == pid
+        )
+    except BaseException:
+        launch.discard()
+        raise
     assert process.stdin is not None and process.stdout is not None
     stdin, stdout = process.stdin, process.stdout
     incoming, read = anyio.create_memory_object_stream[SessionMessage | Exception](0)
@@ -109,6 +130,7 @@ async def open_stdio_transport(
     finally:
         with trio.CancelScope(shield=True):
             await _stop(process, grace=EXIT_GRACE_SECS if answered else 0.0)
+            await stop_tree(process, launch)
 
 
 async def _stop(process: trio.Process, *, grace: float) -> None:

@@ -18,6 +18,7 @@ from openheim.mcp.tools import (
     tools_of,
 )
 from openheim.redact import strip_url_credentials
+from openheim.sandbox.sandbox import Sandbox
 from openheim.tools.base import Tool
 
 
@@ -66,11 +67,13 @@ async def open_mcp_supervisor(
     backoff_initial: float = 1.0,
     backoff_max: float = 60.0,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    sandbox: Sandbox | None = None,
 ) -> AsyncIterator[McpSupervisor]:
     """Run the actors for as long as the body; leaving stops every server process.
 
     A stdio server's stderr goes to ``errlog``, or else to ``log_dir/mcp-NAME.log``, or else
-    to ours.
+    to ours. With a ``sandbox`` (a tenant's servers), stdio servers run inside it; without one
+    they run as configured (the operator's own servers are trusted).
     """
     actors = [
         McpServerActor(
@@ -79,6 +82,7 @@ async def open_mcp_supervisor(
             log_path=log_dir / f"mcp-{sanitize(config.name)}.log" if log_dir else None,
             backoff_initial=backoff_initial,
             backoff_max=backoff_max,
+            sandbox=sandbox,
         )
         for config in servers
         if config.enabled

@@ -11,12 +11,29 @@ the pid namespace ends and the kernel kills everything left in it, ``setsid`` da
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import attrs
+
+from openheim.sandbox.limits import limit_argv
 from openheim.sandbox.policy import SandboxPolicy
+from openheim.sandbox.sandbox import Launch
 
 BWRAP = "bwrap"
+
+
+@attrs.frozen
+class BwrapBackend:
+    """Runs each command in a fresh bwrap sandbox; stopping bwrap ends the whole tree."""
+
+    executable: str = BWRAP
+    name: str = "bwrap"
+
+    def prepare(
+        self, policy: SandboxPolicy, argv: Sequence[str], cwd: Path, env: Mapping[str, str]
+    ) -> Launch:
+        return Launch(bwrap_argv(policy, argv, cwd, executable=self.executable), dict(env))
 
 
 def bwrap_argv(
@@ -60,7 +77,7 @@ def bwrap_argv(
         if policy.read_anywhere or any(path.is_relative_to(root) for root in mounted):
             args += _hide(path)
     args += ["--chdir", str(cwd), "--", *argv]
-    return args
+    return limit_argv(policy.limits) + args
 
 
 def _read_only(root: Path) -> list[str]:

@@ -17,6 +17,8 @@ from typing import Protocol
 import attrs
 import trio
 
+from openheim.sandbox.environment import NONINTERACTIVE_ENV
+from openheim.sandbox.limits import limit_argv
 from openheim.sandbox.policy import SandboxPolicy
 
 
@@ -58,7 +60,7 @@ class NoBackend:
     def prepare(
         self, policy: SandboxPolicy, argv: Sequence[str], cwd: Path, env: Mapping[str, str]
     ) -> Launch:
-        return Launch(list(argv), dict(env))
+        return Launch([*limit_argv(policy.limits), *argv], dict(env))
 
 
 @attrs.frozen(eq=False)
@@ -89,6 +91,6 @@ def unconfined() -> Sandbox:
         read_anywhere=True,
         hidden=(),
         private_tmp=False,
-        env=dict(os.environ),
+        env={**os.environ, **NONINTERACTIVE_ENV},
     )
     return Sandbox(NoBackend(), policy)

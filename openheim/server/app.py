@@ -26,7 +26,8 @@ from openheim.acp.dispatcher import AcpSettings
 from openheim.config.load import read_tokens
 from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.paths import Paths
-from openheim.errors import ConfigError, OpenheimError
+from openheim.errors import ConfigError, OpenheimError, SandboxError
+from openheim.sandbox.factory import Sandboxing
 from openheim.server.auth import (
     CLOSE_UNAUTHORIZED,
     Access,
@@ -74,6 +75,8 @@ class ServerState:
     metrics_token: str | None = None
     #: The MCP servers shared by every tenant (None without configured servers).
     mcp: McpSupervisor | None = None
+    #: What confines tools (``/api/config``): backend, mode, policy.
+    sandbox: dict[str, Any] | None = None
     connections: set[Connection] = attrs.field(factory=set)
     closing: bool = False
 
@@ -158,6 +161,20 @@ def hypercorn_config(host: str, port: int, config: Config) -> HypercornConfig:
     return settings
 
 
+def check_sandbox(sandboxing: Sandboxing, config: Config, *, tenants: bool) -> None:
+    """With tenant tokens, tools run only in a sandbox, unless the operator accepted the risk.
+
+    A missing backend is a refusal to start, never a silent downgrade."""
+    if not tenants or sandboxing.confines or config.sandbox.allow_unsandboxed_tenants:
+        return
+    notes = "; ".join(sandboxing.choice.notes) or f"[sandbox] mode is {sandboxing.choice.mode}"
+    raise SandboxError(
+        f"serve has tenant tokens but no sandbox confines their tools ({notes}); fix: install "
+        "bubblewrap (apt-get install bubblewrap) and allow user namespaces, or accept the risk "
+        f'with [sandbox] mode = "none" and allow_unsandboxed_tenants = true in {config.path}'
+    )
+
+
 @attrs.frozen
 class RunningServer:
     url: str
@@ -203,6 +220,7 @@ async def open_server(
         open_runtime(config, paths, env=env, store_url=store_url, observer=metrics) as runtime,
         Tenants.open(runtime, server, Path(root), local=access.open) as tenants,
     ):
+        check_sandbox(runtime.sandboxing, config, tenants=not access.open)
         state = ServerState(
             config,
             access,
@@ -211,6 +229,7 @@ async def open_server(
             metrics=metrics,
             metrics_token=server.metrics_token or env.get(METRICS_TOKEN_ENV) or None,
             mcp=runtime.mcp,
+            sandbox=runtime.sandboxing.describe(tenants=not access.open),
         )
         metrics.watch(state)
         app = OpenheimApp(state, create_rest_app(state))
@@ -261,6 +280,9 @@ async def run_server(
             config, paths, env=env, host=host, port=port, store_url=store_url
         ) as server:
             announce(fmt, f"openheim serving on {server.url}", url=server.url)
+            sandbox = server.state.sandbox or {}
+            backend = str(sandbox.get("backend"))
+            announce(fmt, f"tools sandboxed by {sandbox.get('summary')}", sandbox=backend)
             async for signum in signals:
                 log.warning("%s: shutting down", signal.Signals(signum).name)
                 break

@@ -75,9 +75,10 @@ def _public_mcp(server: McpServerConfig) -> dict[str, Any]:
     }
 
 
-def public_config(config: Config) -> dict[str, Any]:
+def public_config(config: Config, sandbox: dict[str, Any] | None = None) -> dict[str, Any]:
     """``GET /api/config``: built field by field, so a new secret field never leaks by default."""
     return {
+        "sandbox": sandbox,
         "default_provider": config.default_provider,
         "max_iterations": config.max_iterations,
         "providers": {
@@ -240,7 +241,7 @@ def create_rest_app(state: ServerState) -> QuartTrio:
 
     @app.get("/api/config")
     async def get_config() -> Response:
-        return json_response(public_config(config))
+        return json_response(public_config(config, state.sandbox))
 
     @app.get("/api/models")
     async def get_models() -> Response:

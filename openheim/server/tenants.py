@@ -132,6 +132,10 @@ class Tenants:
             store,
             turn_slots=trio.Semaphore(settings.max_turns_per_tenant),
             tenant=name,
+            # Without tokens the one tenant is the local user, confined like any local face.
+            confined_tenant=not self._local,
+            command_slots=trio.Semaphore(self._runtime.config.sandbox.max_commands_per_tenant),
+            workspace=root,
         )
         policy = SessionPolicy(max_sessions=settings.max_sessions_per_tenant, workspace=root)
         async with (

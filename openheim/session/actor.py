@@ -49,6 +49,8 @@ class SessionOptions:
     #: MCP servers a client passed for this session only (``McpServerConfig``): they start
     #: with the session, stop with it, and no other session sees their tools.
     mcp_servers: tuple[Any, ...] = ()
+    #: Folders beside ``cwd`` that the tools may work in (read-write, inside the sandbox).
+    additional_roots: tuple[Path, ...] = ()
 
 
 @attrs.frozen
@@ -76,6 +78,8 @@ class Session:
         self.options = options
         self.cwd = options.cwd
         self.tools: ToolRegistry = runtime.tools()
+        #: Where this session's tools may reach, and how they start processes.
+        self.sandbox = runtime.sandbox((options.cwd, *options.additional_roots))
         self.permissions = SessionPermissions(
             runtime.config.permissions, allow_all=options.allow_all_tools
         )
@@ -162,6 +166,8 @@ class Session:
             servers,
             log_dir=self.runtime.paths.logs_dir,
             output_limit=self.runtime.config.tools.output_limit_bytes,
+            # A tenant's servers are its own code: they run confined like its commands.
+            sandbox=self.sandbox if self.runtime.confined_tenant else None,
         )
         async with supervisor as mcp:
             self.mcp = mcp
@@ -237,7 +243,9 @@ class Session:
             text,
             provider=provider,
             tools=self.tools,
-            context=ToolContext(cwd=self.cwd, session_id=self.id, files=self.files),
+            context=ToolContext(
+                cwd=self.cwd, session_id=self.id, files=self.files, sandbox=self.sandbox
+            ),
             settings=settings,
             events=send,
             approve=self._approve,

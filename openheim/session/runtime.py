@@ -6,8 +6,9 @@ a key shares its connection pool and its rate limiter.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import trio
@@ -18,6 +19,8 @@ from openheim.config.paths import Paths
 from openheim.config.resolve import resolve_api_key
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.client import ProviderClient, open_provider
+from openheim.sandbox.factory import Sandboxing, open_sandboxing
+from openheim.sandbox.sandbox import Sandbox
 from openheim.store.base import HistoryStore
 from openheim.store.select import open_history_store
 from openheim.tools.base import Tool, ToolRegistry
@@ -79,11 +82,15 @@ class Runtime:
         env: Mapping[str, str],
         store: HistoryStore,
         providers: ProviderPool,
+        sandboxing: Sandboxing,
         extra_tools: Callable[[], list[Tool]] = list,
         turn_slots: trio.Semaphore | None = None,
         mcp: McpSupervisor | None = None,
         observer: Observer = NULL_OBSERVER,
         tenant: str = "default",
+        confined_tenant: bool = False,
+        command_slots: trio.Semaphore | None = None,
+        workspace: Path | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -99,6 +106,14 @@ class Runtime:
         self.observer = observer
         #: Whose sessions these are, for metrics (a server tenant's name).
         self.tenant = tenant
+        #: The backend chosen at start; each session gets its own policy from it.
+        self.sandboxing = sandboxing
+        #: A server tenant: its sessions' tools get the strict tenant policy.
+        self.confined_tenant = confined_tenant
+        #: When set, a command holds one while it runs (a server tenant's cap).
+        self.command_slots = command_slots
+        #: A server tenant's whole workspace: its sessions' tools may write all of it.
+        self.workspace = workspace
 
     def with_store(
         self,
@@ -106,6 +121,9 @@ class Runtime:
         *,
         turn_slots: trio.Semaphore | None = None,
         tenant: str | None = None,
+        confined_tenant: bool = False,
+        command_slots: trio.Semaphore | None = None,
+        workspace: Path | None = None,
     ) -> Runtime:
         """The same runtime over another history (a tenant's): providers stay shared."""
         return Runtime(
@@ -114,11 +132,15 @@ class Runtime:
             env=self.env,
             store=store,
             providers=self.providers,
+            sandboxing=self.sandboxing,
             extra_tools=self._extra_tools,
             turn_slots=turn_slots,
             mcp=self.mcp,
             observer=self.observer,
             tenant=tenant or self.tenant,
+            confined_tenant=confined_tenant,
+            command_slots=command_slots,
+            workspace=workspace,
         )
 
     def tools(self) -> ToolRegistry:
@@ -139,6 +161,15 @@ class Runtime:
     async def provider(self, config: ProviderConfig) -> ProviderClient:
         return await self.providers.get(config)
 
+    def sandbox(self, roots: Sequence[Path]) -> Sandbox:
+        """The sandbox of a session working in ``roots`` (its cwd first); a tenant's sessions
+        reach its whole workspace, wherever in it they work."""
+        if self.workspace is not None:
+            roots = (self.workspace, *roots)
+        return self.sandboxing.for_session(
+            roots, tenant=self.confined_tenant, slots=self.command_slots
+        )
+
 
 @asynccontextmanager
 async def open_runtime(
@@ -154,6 +185,7 @@ async def open_runtime(
     """``store`` given is used as is; otherwise ``store_url`` (``--store``), the environment or
     ``[store]`` choose one (see ``openheim.store.select``)."""
     observer = with_tracing(observer, env)
+    sandboxing = await open_sandboxing(config, paths, env, store_url=store_url)
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(
@@ -177,6 +209,7 @@ async def open_runtime(
             env=env,
             store=store,
             providers=ProviderPool(config, env, nursery, observer),
+            sandboxing=sandboxing,
             extra_tools=extra_tools,
             mcp=mcp,
             observer=observer,

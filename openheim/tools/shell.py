@@ -1,18 +1,17 @@
-"""``execute_command``: run ``sh -c`` in the session's working directory.
+"""``execute_command``: run ``sh -c`` in the session's working directory, in its sandbox.
 
-The command runs in its own session (so its own process group, and no controlling terminal),
-with stdin closed and an environment that makes common tools fail rather than wait for a human.
-The whole group is killed when the command finishes, times out or the caller is cancelled, so no
-background child outlives the call and none can keep the output pipes open forever.
+The command starts through the session's ``Sandbox`` (``openheim.sandbox.process``): its own
+session and process group, stdin closed, the policy's environment (non-interactive, no
+secrets) and, with a backend, the policy's view of the file system. Its whole tree is ended
+when it finishes, times out or the caller is cancelled, so no background child outlives the
+call and none can keep the output pipes open forever.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import subprocess
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -20,35 +19,13 @@ import trio
 
 from openheim.models import ToolDefinition, ToolResult
 from openheim.processes import signal_group
+from openheim.sandbox.process import open_sandboxed_process
 from openheim.tools.base import ToolContext
-
-#: Settings that make interactive programs give up or proceed instead of waiting for input.
-#: There is no terminal (new session) and stdin is /dev/null; these cover what is left: pagers,
-#: editors, credential prompts and installers that ask questions.
-NONINTERACTIVE_ENV: Mapping[str, str] = {
-    "GIT_TERMINAL_PROMPT": "0",
-    "GCM_INTERACTIVE": "never",
-    "GIT_PAGER": "cat",
-    "PAGER": "cat",
-    "MANPAGER": "cat",
-    "SYSTEMD_PAGER": "cat",
-    "GIT_EDITOR": "true",
-    "EDITOR": "true",
-    "VISUAL": "true",
-    "SSH_ASKPASS_REQUIRE": "never",
-    "DEBIAN_FRONTEND": "noninteractive",
-    "PIP_NO_INPUT": "1",
-    "TERM": "dumb",
-    "NO_COLOR": "1",
-    "PYTHONUNBUFFERED": "1",
-}
 
 _READ_CHUNK = 64 * 1024
 #: How long to keep reading after the group is killed; a child that left the group with
 #: ``setsid`` could otherwise hold the pipes open forever.
 _PIPE_GRACE_SECS = 1.0
-#: Bound on waiting for a SIGKILLed shell to be reaped (only a process stuck in the kernel waits).
-_REAP_GRACE_SECS = 5.0
 
 
 @attrs.define
@@ -100,6 +77,9 @@ def format_outcome(outcome: CommandOutcome) -> ToolResult:
         parts.append(f"[timed out after {outcome.timeout:g} s; process group killed]")
     elif code is not None and code < 0:
         parts.append(f"[killed by signal {_signal_name(-code)}]")
+    elif code is not None and 128 < code < 128 + signal.NSIG:
+        # A shell, and a sandbox's init, report a child killed by signal N as 128 + N.
+        parts.append(f"[exit code {code} (128 + {_signal_name(code - 128)})]")
     elif code != 0:
         parts.append(f"[exit code {code}]")
     content = "\n".join(parts) if parts else "(no output)"
@@ -111,12 +91,6 @@ def _signal_name(number: int) -> str:
         return signal.Signals(number).name
     except ValueError:
         return str(number)
-
-
-def command_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The child's environment: ours, made non-interactive, then the session's own settings
-    (which win, since an operator set them on purpose)."""
-    return {**os.environ, **NONINTERACTIVE_ENV, **extra}
 
 
 async def _drain(stream: trio.abc.ReceiveStream, sink: _CappedOutput) -> None:
@@ -211,39 +185,34 @@ class ExecuteCommandTool:
 
         Raises ``OSError`` if the shell cannot be started.
         """
-        process = await trio.lowlevel.open_process(
+        stdout, stderr = _CappedOutput(self.output_limit), _CappedOutput(self.output_limit)
+        shell_exited = False
+        reading = trio.CancelScope()
+        async with open_sandboxed_process(
+            context.sandbox,
             ["sh", "-c", command],
-            cwd=context.cwd,
-            env=command_env(context.env),
+            context.cwd,
+            extra_env=context.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        # start_new_session makes the shell a session and group leader: its pid is the pgid.
-        pgid = process.pid
-        stdout, stderr = _CappedOutput(self.output_limit), _CappedOutput(self.output_limit)
-        assert process.stdout is not None and process.stderr is not None
-        shell_exited = False
-        reading = trio.CancelScope()
-        try:
-            with trio.move_on_after(time_limit) as deadline, reading:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_drain, process.stdout, stdout)
-                    nursery.start_soon(_drain, process.stderr, stderr)
-                    await process.wait()
-                    shell_exited = True
-                    # Leftover background children would keep the pipes open: end them, and
-                    # stop reading soon even if some escaped the group.
-                    signal_group(pgid)
-                    reading.deadline = trio.current_time() + _PIPE_GRACE_SECS
-        finally:
-            signal_group(pgid)
-            with trio.CancelScope(shield=True):
-                with trio.move_on_after(_REAP_GRACE_SECS):
-                    await process.wait()
-                await process.stdout.aclose()
-                await process.stderr.aclose()
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            try:
+                with trio.move_on_after(time_limit) as deadline, reading:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(_drain, process.stdout, stdout)
+                        nursery.start_soon(_drain, process.stderr, stderr)
+                        await process.wait()
+                        shell_exited = True
+                        # Leftover background children would keep the pipes open: end them,
+                        # and stop reading soon even if some escaped the group.
+                        signal_group(process.pid)
+                        reading.deadline = trio.current_time() + _PIPE_GRACE_SECS
+            finally:
+                with trio.CancelScope(shield=True):
+                    await process.stdout.aclose()
+                    await process.stderr.aclose()
         return CommandOutcome(
             stdout=stdout.text(),
             stderr=stderr.text(),

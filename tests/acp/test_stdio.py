@@ -12,7 +12,7 @@ import trio
 from openheim.testing import HttpError, Reply
 from tests.acp.client import chunk_text, kinds, open_agent, updates
 from tests.e2e.conftest import Home, request_messages
-from tests.e2e.test_run import live_members
+from tests.processes import live_with_arg
 
 ASK_SHELL = '\n[permissions]\nexecute_command = "ask"\n'
 
@@ -171,7 +171,7 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
         [
             Reply.tool_call(
                 "execute_command",
-                {"command": "echo $$ > shell.pid; sleep 30 & sleep 30"},
+                {"command": "echo started > shell.pid; sleep 30.419 & sleep 30.419"},
                 id="call_long",
             ),
             Reply.text("after the cancel"),
@@ -189,8 +189,8 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
             ):
                 with trio.move_on_after(0.05):
                     await agent.receive()
-        group = int(pid_file.read_text())
-        assert live_members(group), "the command should be running"
+        marker = "30.419"
+        assert live_with_arg(marker), "the command should be running"
 
         cancelled_at = trio.current_time()
         await agent.notify("session/cancel", {"sessionId": session_id})
@@ -198,7 +198,7 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
         elapsed = trio.current_time() - cancelled_at
         assert response["result"] == {"stopReason": "cancelled"}
         assert elapsed < 1.0, elapsed
-        assert live_members(group) == []
+        assert live_with_arg(marker) == []
         assert kinds(before)[-1] == "tool_call_update:failed"
         assert updates(before)[-1]["content"][0]["content"]["text"].startswith("cancelled")
 

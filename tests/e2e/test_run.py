@@ -13,6 +13,7 @@ import trio
 
 from openheim.testing import HttpError, Reply
 from tests.e2e.conftest import API_KEY, Home, request_messages
+from tests.processes import live_with_arg
 
 
 async def test_two_step_task_prints_answer_and_persists_history(home: Home) -> None:
@@ -130,7 +131,8 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
     home.llm.script.extend(
         [
             Reply.tool_call(
-                "execute_command", {"command": "echo $$ > shell.pid; sleep 30 & sleep 30"}
+                "execute_command",
+                {"command": "echo started > shell.pid; sleep 30.417 & sleep 30.417"},
             ),
             Reply.text("resumed fine"),
         ]
@@ -150,8 +152,8 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
                 # Another process writes the file: polling is the only way to see it.
                 while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
                     await trio.sleep(0.05)
-            group = int(pid_file.read_text())
-            assert live_members(group), "the command should be running"
+            marker = "30.417"
+            assert live_with_arg(marker), "the command should be running"
             process.send_signal(signal.SIGINT)
             with trio.fail_after(5):
                 code = await process.wait()
@@ -159,7 +161,7 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
             process.kill()
             await process.wait()
     assert code == 130, stderr_path.read_text()
-    assert live_members(group) == []
+    assert live_with_arg(marker) == []
     assert "cancelled; the conversation is saved" in stderr_path.read_text()
 
     document = home.only_history()
@@ -172,23 +174,6 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout == "resumed fine\n"
     assert request_messages(home.llm, 1)[2]["tool_call_id"] == messages[1]["tool_calls"][0]["id"]
-
-
-def live_members(group: int) -> list[int]:
-    """Processes of a group that are still running (zombies don't count: PID 1 may not reap)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == group and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 async def test_max_iterations_is_a_clear_outcome(home: Home) -> None:

@@ -8,7 +8,7 @@ import trio
 
 from openheim.testing import Reply
 from tests.e2e.conftest import request_messages
-from tests.e2e.test_run import live_members
+from tests.processes import live_with_arg
 from tests.repl.conftest import ReplHome
 
 
@@ -49,7 +49,8 @@ async def test_ctrl_c_cancels_the_running_tool_not_the_repl(home: ReplHome) -> N
     home.llm.script.extend(
         [
             Reply.tool_call(
-                "execute_command", {"command": "echo $$ > shell.pid; sleep 30 & sleep 30"}
+                "execute_command",
+                {"command": "echo started > shell.pid; sleep 30.418 & sleep 30.418"},
             ),
             Reply.text("still here"),
         ]
@@ -61,13 +62,13 @@ async def test_ctrl_c_cancels_the_running_tool_not_the_repl(home: ReplHome) -> N
         # The shell writes the file: polling is the only way to see it.
         while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
             await trio.sleep(0.05)
-    group = int(pid_file.read_text())
-    assert live_members(group), "the command should be running"
+    marker = "30.418"
+    assert live_with_arg(marker), "the command should be running"
 
     await screen.control("c")
     await screen.expect(re.compile(r"(?m)^cancelled$"))
     await screen.prompt()
-    assert live_members(group) == []
+    assert live_with_arg(marker) == []
 
     await screen.enter("what happened?")
     await screen.expect("still here")

@@ -47,6 +47,8 @@ async def test_config_and_metadata_routes(home: Home) -> None:
             return response.json()
 
         config = await get("/api/config")
+        sandbox = config.pop("sandbox")
+        assert sandbox["policy"] == "local" and sandbox["backend"] in ("bwrap", "landlock", "none")
         assert config == {
             "default_provider": "fake",
             "max_iterations": 10,
