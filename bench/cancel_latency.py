@@ -1,18 +1,23 @@
 """Cancel latency: ``session/cancel`` while a tool runs ``sleep 30``, until the prompt answers
-``cancelled`` and until the tool's process group is gone.
+``cancelled`` and until every process of the command is gone, under the default sandbox and
+with none.
 
-Run with ``.venv/bin/python bench/cancel_latency.py [--runs 100]``.
+Run with ``.venv/bin/python bench/cancel_latency.py [--runs 100] [--sandbox default,none]``.
 
-One ``openheim acp`` process (ACP over stdio, as an editor runs it) serves every run; the fake
-LLM (in this process: it only answers one request per run) asks for ``execute_command`` with
-``echo $$ > FILE; sleep 30``. The command runs in its own session, so ``$$`` (the shell's pid)
-is its process group id. Once the file holds it and the call is ``in_progress``, the benchmark
-sends ``session/cancel`` and, at the same time, reads until the prompt's answer and polls
-``os.killpg(pgid, 0)`` until the group is gone (zombies count as alive until reaped).
+For each ``--sandbox`` mode, one ``openheim acp`` process (ACP over stdio, as an editor runs it;
+``default`` = no flag, the sandbox an editor gets, else ``--sandbox MODE``) serves every run;
+the fake LLM (in this process: it answers one request per run) asks for ``execute_command``
+with ``sleep 30.<marker>; true``, a number unique to the run. The command's host processes are
+found by that marker in ``/proc/*/cmdline``: the shell and ``sleep``, and whatever the sandbox
+runs them under (``bwrap`` and its init, or the Landlock launcher). A shell's
+``$$`` cannot be used: inside bwrap's pid namespace it is not a host pid. Once the call is
+``in_progress`` and ``sleep`` runs, the benchmark notes those processes, sends
+``session/cancel`` and, at the same time, reads until the prompt's answer and polls until none
+of them is left (zombies count as alive until reaped) and no process with the marker is.
 
-The shell's children outlive it by an instant when the group is killed and are reparented to
-the nearest "subreaper". In this sandbox that is PID 1, which reaps zombies only every second
-or two, so ``killpg`` would go on finding them; this process therefore makes itself the
+The tree's processes outlive their parents by an instant when it is killed and are reparented
+to the nearest "subreaper". On this machine that is PID 1, which reaps zombies only every second
+or two, so the poll would go on finding them; this process therefore makes itself the
 subreaper (``PR_SET_CHILD_SUBREAPER``) and reaps them at once, as a normal init would.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import itertools
 import json
 import os
 import subprocess
@@ -28,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 from harness import PYTHON, Home, emit_result, percentile, prompt_params, temp_home, verdict
 
@@ -38,6 +45,9 @@ TARGET_P99_MS = 50.0
 RUN_TIMEOUT = 10.0
 POLL = 0.0002
 PR_SET_CHILD_SUBREAPER = 36
+MODES = ("default", "auto", "bwrap", "landlock", "none")
+#: Makes each run's ``sleep`` argument unique: ``30.<pid><counter>``.
+_COUNTER = itertools.count()
 
 
 def become_subreaper() -> None:
@@ -46,19 +56,42 @@ def become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
 
 
-def group_members(pgid: int) -> list[int]:
-    """Pids in process group ``pgid`` (from ``/proc/*/stat``: state, ppid, pgrp, ...)."""
-    members = []
+def marked(marker: str) -> dict[int, list[str]]:
+    """Live processes with ``marker`` in their command line: pid -> argv (a zombie's
+    ``cmdline`` is empty, so only running processes are found)."""
+    needle = marker.encode()
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
+        if needle in cmdline:
+            found[int(entry)] = [arg.decode(errors="replace") for arg in cmdline.split(b"\0")]
+    return found
+
+
+def backend_of(tree: dict[int, list[str]]) -> str:
+    """Which sandbox the command runs under, from the processes around it."""
+    argvs = list(tree.values())
+    if any(os.path.basename(argv[0]) == "bwrap" for argv in argvs):
+        return "bwrap"
+    if any("landlock_exec" in arg for argv in argvs for arg in argv):
+        return "landlock"
+    return "none"
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` exists, zombie or not."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def reap(pids: list[int]) -> None:
@@ -109,36 +142,34 @@ class StdioAgent:
         return response["result"]
 
 
-async def wait_tool_running(agent: StdioAgent, pgid_file: Path) -> int:
-    """Read updates until the call is ``in_progress`` and the shell has written its pgid."""
+async def wait_tool_running(agent: StdioAgent, marker: str) -> dict[int, list[str]]:
+    """Read updates until the call is ``in_progress``, then poll ``/proc`` until ``sleep
+    <marker>`` runs; the command's processes then (pid -> argv)."""
     running = False
     while not running:
         message = await agent.receive()
         update = message.get("params", {}).get("update", {})
         running = update.get("status") == "in_progress"
-    while (pgid := read_pgid(pgid_file)) is None:  # noqa: ASYNC110 (another process writes)
+    while True:
+        tree = marked(marker)
+        if any(argv[1:2] == [marker] for argv in tree.values()):  # ``sleep MARKER`` itself
+            return tree
         await trio.sleep(0.001)
-    return pgid
 
 
-def read_pgid(path: Path) -> int | None:
-    """The pgid the shell wrote, once the whole line is there (a local file: no thread)."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None
-    return int(text) if text.endswith("\n") else None
-
-
-async def one_run(agent: StdioAgent, home: Home, pgid_file: Path) -> tuple[float, float]:
-    """(ms until the prompt answered ``cancelled``, ms until the process group was gone)."""
-    await trio.Path(pgid_file).unlink(missing_ok=True)
+async def one_run(
+    agent: StdioAgent, home: Home, script: Script
+) -> tuple[float, float, dict[int, list[str]]]:
+    """(ms until the prompt answered ``cancelled``, ms until no process of the command was
+    left, the command's processes)."""
+    marker = f"30.{os.getpid()}{next(_COUNTER):06d}"
+    command = f"sleep {marker}; true"  # ``; true``: the shell forks ``sleep`` instead of exec
+    script.append(Reply.tool_call("execute_command", {"command": command}))
     params = {"cwd": str(home.workdir), "mcpServers": []}
     session_id = (await agent.result("session/new", params))["sessionId"]
     prompt_id = await agent.request("session/prompt", prompt_params(session_id, "sleep"))
-    pgid = await wait_tool_running(agent, pgid_file)
-    await trio.sleep(0.02)  # let the shell start ``sleep``
-    members = group_members(pgid)
+    tree = await wait_tool_running(agent, marker)
+    members = list(tree)
     times: dict[str, float] = {}
 
     async def answered() -> None:
@@ -147,14 +178,17 @@ async def one_run(agent: StdioAgent, home: Home, pgid_file: Path) -> tuple[float
         if response.get("result", {}).get("stopReason") != "cancelled":
             raise RuntimeError(f"prompt not cancelled: {response}")
 
-    async def group_gone() -> None:
+    async def tree_gone() -> None:
         while True:
             reap(members)
-            try:
-                os.killpg(pgid, 0)
-            except ProcessLookupError:
-                times["gone"] = time.perf_counter()
-                return
+            if not any(alive(pid) for pid in members):
+                gone = time.perf_counter()  # before the scan below, which takes a while
+                # Anything with the marker not seen at the start (none expected) is waited for.
+                late = [pid for pid in marked(marker) if pid not in members]
+                if not late:
+                    times["gone"] = gone
+                    return
+                members.extend(late)
             await trio.sleep(POLL)
 
     started = time.perf_counter()
@@ -163,24 +197,32 @@ async def one_run(agent: StdioAgent, home: Home, pgid_file: Path) -> tuple[float
     )
     async with trio.open_nursery() as nursery:
         nursery.start_soon(answered)
-        nursery.start_soon(group_gone)
+        nursery.start_soon(tree_gone)
     await agent.result("session/close", {"sessionId": session_id})
-    return (times["answer"] - started) * 1000, (times["gone"] - started) * 1000
+    return (times["answer"] - started) * 1000, (times["gone"] - started) * 1000, tree
 
 
-async def measure(runs: int) -> tuple[list[float], list[float]]:
-    become_subreaper()
-    answers: list[float] = []
-    gone: list[float] = []
+@attrs.define
+class Series:
+    """One mode's runs."""
+
+    mode: str
+    answers: list[float] = attrs.field(factory=list)
+    gone: list[float] = attrs.field(factory=list)
+    backends: set[str] = attrs.field(factory=set)
+    processes: int = 0
+
+
+async def measure_mode(mode: str, runs: int) -> Series:
+    series = Series(mode)
+    flag = [] if mode == "default" else ["--sandbox", mode]
     with temp_home() as home:
-        pgid_file = home.workdir / "pgid"
-        command = f"echo $$ > {pgid_file}; sleep 30"
-        script = Script([Reply.tool_call("execute_command", {"command": command})], repeat=True)
+        script = Script()
         async with open_fake_llm(script) as llm:
             home.write_config(llm.base_url)
             with (home.path / "acp.log").open("wb") as log:
                 process = await trio.lowlevel.open_process(
-                    [PYTHON, "-m", "openheim", "acp"],
+                    [PYTHON, "-m", "openheim", "acp", *flag],
                     cwd=home.workdir,
                     env=home.env(),
                     stdin=subprocess.PIPE,
@@ -192,9 +234,11 @@ async def measure(runs: int) -> tuple[list[float], list[float]]:
                 await agent.result("initialize", {"protocolVersion": 1, "clientCapabilities": {}})
                 for _ in range(runs):
                     with trio.fail_after(RUN_TIMEOUT):
-                        answer, group = await one_run(agent, home, pgid_file)
-                    answers.append(answer)
-                    gone.append(group)
+                        answer, gone, tree = await one_run(agent, home, script)
+                    series.answers.append(answer)
+                    series.gone.append(gone)
+                    series.backends.add(backend_of(tree))
+                    series.processes = max(series.processes, len(tree))
             finally:
                 with trio.CancelScope(shield=True):
                     if process.stdin is not None:
@@ -204,32 +248,53 @@ async def measure(runs: int) -> tuple[list[float], list[float]]:
                     if process.returncode is None:
                         process.kill()
                         await process.wait()
-    return answers, gone
+    return series
+
+
+async def measure(modes: list[str], runs: int) -> list[Series]:
+    become_subreaper()
+    return [await measure_mode(mode, runs) for mode in modes]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100)
-    args = parser.parse_args()
-    answers, gone = trio.run(measure, args.runs)
-    both = [max(a, g) for a, g in zip(answers, gone, strict=True)]
-    p99 = percentile(both, 99)
-    for name, values in (("prompt answered cancelled", answers), ("process group gone", gone)):
-        print(
-            f"{name}: p50 {percentile(values, 50):.1f} ms, p99 {percentile(values, 99):.1f} ms, "
-            f"max {max(values):.1f} ms over {len(values)} runs"
-        )
-    print(f"both done: p99 {p99:.1f} ms ({verdict(p99, TARGET_P99_MS)} {TARGET_P99_MS:g} ms)")
-    emit_result(
-        "cancel_latency",
-        runs=len(both),
-        target_p99_ms=TARGET_P99_MS,
-        answer_p50_ms=round(percentile(answers, 50), 2),
-        answer_p99_ms=round(percentile(answers, 99), 2),
-        group_gone_p50_ms=round(percentile(gone, 50), 2),
-        group_gone_p99_ms=round(percentile(gone, 99), 2),
-        p99_ms=round(p99, 2),
+    parser.add_argument(
+        "--sandbox",
+        default="default,none",
+        help=f"comma-separated modes, each measured apart: {', '.join(MODES)} "
+        "(default = openheim acp with no --sandbox flag)",
     )
+    args = parser.parse_args()
+    modes = [mode.strip() for mode in args.sandbox.split(",") if mode.strip()]
+    if not modes or set(modes) - set(MODES):
+        parser.error(f"--sandbox takes modes among {', '.join(MODES)}")
+    figures: dict[str, Any] = {"runs": args.runs, "target_p99_ms": TARGET_P99_MS, "modes": modes}
+    for series in trio.run(measure, modes, args.runs):
+        mode, answers, gone = series.mode, series.answers, series.gone
+        backend = "+".join(sorted(series.backends))
+        both = [max(a, g) for a, g in zip(answers, gone, strict=True)]
+        p99 = percentile(both, 99)
+        print(f"sandbox {mode} (backend {backend}, {series.processes} processes per command):")
+        for name, values in (("prompt answered cancelled", answers), ("processes gone", gone)):
+            print(
+                f"  {name}: p50 {percentile(values, 50):.1f} ms, "
+                f"p99 {percentile(values, 99):.1f} ms, max {max(values):.1f} ms "
+                f"over {len(values)} runs"
+            )
+        print(f"  both done: p99 {p99:.1f} ms ({verdict(p99, TARGET_P99_MS)} {TARGET_P99_MS:g} ms)")
+        figures.update(
+            {
+                f"{mode}_backend": backend,
+                f"{mode}_processes": series.processes,
+                f"{mode}_answer_p50_ms": round(percentile(answers, 50), 2),
+                f"{mode}_answer_p99_ms": round(percentile(answers, 99), 2),
+                f"{mode}_gone_p50_ms": round(percentile(gone, 50), 2),
+                f"{mode}_gone_p99_ms": round(percentile(gone, 99), 2),
+                f"{mode}_p99_ms": round(p99, 2),
+            }
+        )
+    emit_result("cancel_latency", **figures)
 
 
 if __name__ == "__main__":

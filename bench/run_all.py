@@ -42,6 +42,7 @@ BENCHES = (
     Bench("throughput", (), ("--clients", "20,100", "--chunks", "100")),
     Bench("loop_overhead", (), ("--turns", "500", "--http-turns", "50")),
     Bench("cancel_latency", ("--runs", "100"), ("--runs", "10")),
+    Bench("sandbox_overhead", ("--runs", "300"), ("--runs", "30")),
     Bench("soak", (), ("--lifecycles", "300", "--warm-up", "50")),
 )
 
@@ -232,23 +233,57 @@ def loop_overhead_rows(r: dict[str, Any]) -> Iterable[Row]:
 def cancel_latency_rows(r: dict[str, Any]) -> Iterable[Row]:
     target = r["target_p99_ms"]
     runs = r["runs"]
+    for mode in r["modes"]:
+        backend = r[f"{mode}_backend"]
+        sandbox = f"sandbox {mode}" + (f" ({backend})" if backend != mode else "")
+        yield Row(
+            "cancel_latency",
+            f"cancel → prompt answers `cancelled`, p50 / p99, {sandbox}, {runs} runs",
+            f"{r[f'{mode}_answer_p50_ms']:.1f} / {r[f'{mode}_answer_p99_ms']:.1f} ms",
+        )
+        yield Row(
+            "cancel_latency",
+            f"cancel → no process of the command left, p50 / p99, {sandbox}, {runs} runs",
+            f"{r[f'{mode}_gone_p50_ms']:.1f} / {r[f'{mode}_gone_p99_ms']:.1f} ms",
+        )
+        yield Row(
+            "cancel_latency",
+            f"cancel → both, p99, {sandbox}",
+            f"{r[f'{mode}_p99_ms']:.1f} ms",
+            f"≤ {target:g} ms",
+            _at_most(r[f"{mode}_p99_ms"], target),
+        )
+
+
+def sandbox_overhead_rows(r: dict[str, Any]) -> Iterable[Row]:
+    runs = r["runs"]
     yield Row(
-        "cancel_latency",
-        f"cancel → prompt answers `cancelled`, p50 / p99 ({runs} runs)",
-        f"{r['answer_p50_ms']:.1f} / {r['answer_p99_ms']:.1f} ms",
+        "sandbox_overhead",
+        f'`execute_command "echo hi"`, no sandbox (plain `sh -c`), p50 / p99 ({runs} runs)',
+        f"{r['none_p50_ms']:.2f} / {r['none_p99_ms']:.2f} ms",
     )
     yield Row(
-        "cancel_latency",
-        f"cancel → tool's process group gone, p50 / p99 ({runs} runs)",
-        f"{r['group_gone_p50_ms']:.1f} / {r['group_gone_p99_ms']:.1f} ms",
+        "sandbox_overhead",
+        '`sh -c "echo hi"` alone, without the tool, p50 / p99 (context)',
+        f"{r['bare_p50_ms']:.2f} / {r['bare_p99_ms']:.2f} ms",
     )
-    yield Row(
-        "cancel_latency",
-        "cancel → both, p99",
-        f"{r['p99_ms']:.1f} ms",
-        f"≤ {target:g} ms",
-        _at_most(r["p99_ms"], target),
-    )
+    target = r["target_added_p50_ms"]
+    for backend in ("bwrap", "landlock"):
+        for case, policy in ((backend, "tenant"), (f"{backend}_local", "local")):
+            headline = policy == "tenant"
+            figure = f"added by {backend}, {policy} policy, p50 / p99"
+            if f"{backend}_skipped" in r:
+                if headline:
+                    yield Row("sandbox_overhead", figure, f"skipped: {r[f'{backend}_skipped']}")
+                continue
+            total = f"total {r[f'{case}_p50_ms']:.2f} / {r[f'{case}_p99_ms']:.2f} ms"
+            yield Row(
+                "sandbox_overhead",
+                f"{figure} ({total})" if headline else f"{figure} ({total}; context)",
+                f"{r[f'{case}_added_p50_ms']:.2f} / {r[f'{case}_added_p99_ms']:.2f} ms",
+                f"p50 ≤ {target:g} ms" if headline else "—",
+                _at_most(r[f"{case}_added_p50_ms"], target) if headline else None,
+            )
 
 
 def soak_rows(r: dict[str, Any]) -> Iterable[Row]:
@@ -275,6 +310,7 @@ ROWS: dict[str, Callable[[dict[str, Any]], Iterable[Row]]] = {
     "throughput": throughput_rows,
     "loop_overhead": loop_overhead_rows,
     "cancel_latency": cancel_latency_rows,
+    "sandbox_overhead": sandbox_overhead_rows,
     "soak": soak_rows,
 }
 
