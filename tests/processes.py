@@ -1,7 +1,7 @@
 """Finding a test's processes on the host, whatever pid namespace they run in.
 
 A sandboxed command sees its own pids (``$$`` is 2 under bwrap), so tests mark the processes
-they start with an argument nobody else uses and look for it in ``/proc``.
+they start with a string nobody else uses and look for it in ``/proc``.
 """
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def live_with_arg(marker: str) -> list[int]:
-    """Pids of running (not zombie) processes that have ``marker`` as one argument."""
+def live_with_marker(marker: str) -> list[int]:
+    """Pids of running (not zombie) processes with ``marker`` in their command line."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            cmdline = (entry / "cmdline").read_bytes()
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if marker.encode() in argv and stat[stat.rindex(")") + 2 :].split()[0] != "Z":
+        if marker.encode() in cmdline and stat[stat.rindex(")") + 2 :].split()[0] != "Z":
             found.append(int(entry.name))
     return found

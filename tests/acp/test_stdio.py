@@ -12,7 +12,7 @@ import trio
 from openheim.testing import HttpError, Reply
 from tests.acp.client import chunk_text, kinds, open_agent, updates
 from tests.e2e.conftest import Home, request_messages
-from tests.processes import live_with_arg
+from tests.processes import live_with_marker
 
 ASK_SHELL = '\n[permissions]\nexecute_command = "ask"\n'
 
@@ -190,7 +190,7 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
                 with trio.move_on_after(0.05):
                     await agent.receive()
         marker = "30.419"
-        assert live_with_arg(marker), "the command should be running"
+        assert live_with_marker(marker), "the command should be running"
 
         cancelled_at = trio.current_time()
         await agent.notify("session/cancel", {"sessionId": session_id})
@@ -198,7 +198,7 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
         elapsed = trio.current_time() - cancelled_at
         assert response["result"] == {"stopReason": "cancelled"}
         assert elapsed < 1.0, elapsed
-        assert live_with_arg(marker) == []
+        assert live_with_marker(marker) == []
         assert kinds(before)[-1] == "tool_call_update:failed"
         assert updates(before)[-1]["content"][0]["content"]["text"].startswith("cancelled")
 

@@ -13,7 +13,7 @@ import trio
 
 from openheim.testing import HttpError, Reply
 from tests.e2e.conftest import API_KEY, Home, request_messages
-from tests.processes import live_with_arg
+from tests.processes import live_with_marker
 
 
 async def test_two_step_task_prints_answer_and_persists_history(home: Home) -> None:
@@ -153,7 +153,7 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
                 while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
                     await trio.sleep(0.05)
             marker = "30.417"
-            assert live_with_arg(marker), "the command should be running"
+            assert live_with_marker(marker), "the command should be running"
             process.send_signal(signal.SIGINT)
             with trio.fail_after(5):
                 code = await process.wait()
@@ -161,7 +161,7 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
             process.kill()
             await process.wait()
     assert code == 130, stderr_path.read_text()
-    assert live_with_arg(marker) == []
+    assert live_with_marker(marker) == []
     assert "cancelled; the conversation is saved" in stderr_path.read_text()
 
     document = home.only_history()

@@ -8,7 +8,7 @@ import trio
 
 from openheim.testing import Reply
 from tests.e2e.conftest import request_messages
-from tests.processes import live_with_arg
+from tests.processes import live_with_marker
 from tests.repl.conftest import ReplHome
 
 
@@ -63,12 +63,12 @@ async def test_ctrl_c_cancels_the_running_tool_not_the_repl(home: ReplHome) -> N
         while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
             await trio.sleep(0.05)
     marker = "30.418"
-    assert live_with_arg(marker), "the command should be running"
+    assert live_with_marker(marker), "the command should be running"
 
     await screen.control("c")
     await screen.expect(re.compile(r"(?m)^cancelled$"))
     await screen.prompt()
-    assert live_with_arg(marker) == []
+    assert live_with_marker(marker) == []
 
     await screen.enter("what happened?")
     await screen.expect("still here")

@@ -17,7 +17,7 @@ from openheim.sandbox.policy import Limits, SandboxSettings, tenant_policy
 from openheim.sandbox.sandbox import Backend, Sandbox
 from openheim.tools.base import ToolContext
 from openheim.tools.shell import ExecuteCommandTool
-from tests.processes import live_with_arg
+from tests.processes import live_with_marker
 
 
 def make_backend(name: str) -> Backend:
@@ -47,7 +47,7 @@ async def test_a_timeout_ends_daemons_too(tmp_path: Path, backend: str) -> None:
         context,
     )
     assert result.is_error and "timed out after 1 s" in result.content
-    assert live_with_arg("1001.5") == [] and live_with_arg("1001.6") == []
+    assert live_with_marker("1001.5") == [] and live_with_marker("1001.6") == []
 
 
 async def test_a_cancelled_command_ends_its_whole_tree(tmp_path: Path, backend: str) -> None:
@@ -57,7 +57,7 @@ async def test_a_cancelled_command_ends_its_whole_tree(tmp_path: Path, backend: 
             {"command": "setsid -f sleep 1002.5; echo go; sleep 30"}, context
         )
     assert scope.cancelled_caught
-    assert live_with_arg("1002.5") == []
+    assert live_with_marker("1002.5") == []
 
 
 async def test_memory_limit_stops_a_hog(tmp_path: Path, backend: str) -> None:

@@ -24,6 +24,7 @@ from openheim.sandbox.landlock import (
     probe_landlock,
 )
 from openheim.sandbox.policy import SYSTEM_ROOTS, Limits, SandboxPolicy
+from tests.processes import live_with_marker
 
 ABI = landlock_abi()
 
@@ -72,21 +73,6 @@ def run(
 
 def sh(rules: SandboxPolicy, script: str, **options: object) -> subprocess.CompletedProcess[str]:
     return run(rules, ["sh", "-c", script], **options)  # type: ignore[arg-type]
-
-
-def processes_with(marker: str) -> list[int]:
-    """Pids whose command line mentions ``marker``."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{name}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(name))
-    return found
 
 
 @pytest.fixture
@@ -184,7 +170,7 @@ def test_nothing_outlives_the_command(workspace: Path, start: str) -> None:
     done = sh(policy(workspace), f"{start.format(marker=marker)}; echo started", timeout=10)
     assert done.stdout == "started\n"
     assert time.monotonic() - began < 5
-    assert processes_with(marker) == []
+    assert live_with_marker(marker) == []
 
 
 def test_the_exit_code_passes_through(workspace: Path) -> None:
@@ -253,9 +239,9 @@ def test_sigterm_to_the_supervisor_ends_everything(workspace: Path) -> None:
         process = subprocess.Popen(launch.argv, env=launch.env, cwd=workspace)
         try:
             deadline = time.monotonic() + 10
-            while len(processes_with(marker)) < 2 and time.monotonic() < deadline:
+            while len(live_with_marker(marker)) < 2 and time.monotonic() < deadline:
                 time.sleep(0.02)
-            assert len(processes_with(marker)) == 2
+            assert len(live_with_marker(marker)) == 2
             began = time.monotonic()
             process.send_signal(signal.SIGTERM)
             code = process.wait(timeout=5)
@@ -266,7 +252,7 @@ def test_sigterm_to_the_supervisor_ends_everything(workspace: Path) -> None:
         launch.discard()
     assert time.monotonic() - began < 2
     assert code == 128 + signal.SIGKILL
-    assert processes_with(marker) == []
+    assert live_with_marker(marker) == []
 
 
 def test_a_large_spec_travels_in_a_file(workspace: Path, tmp_path: Path) -> None:

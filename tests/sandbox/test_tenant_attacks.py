@@ -15,7 +15,7 @@ import trio
 
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home, home, request_messages
-from tests.processes import live_with_arg
+from tests.processes import live_with_marker
 from tests.server.client import connect, server_process, write_server_config
 
 __all__ = ["home"]
@@ -100,7 +100,7 @@ async def test_every_escape_is_refused(home: Home, backend: str) -> None:
     assert sorted(p.name for p in bob.iterdir()) == ["secret.txt"]
     assert (bob / "secret.txt").read_text() == BOB_SECRET
     for marker in ("1000.123", "1000.124", "1000.125"):
-        assert live_with_arg(marker) == [], f"{marker} outlived the command"
+        assert live_with_marker(marker) == [], f"{marker} outlived the command"
 
 
 async def test_ordinary_work_still_works_inside(home: Home, backend: str) -> None:
