@@ -161,11 +161,27 @@ class ProviderClient:
             except ProviderError as error:
                 outcome = f"http_{error.status}" if error.status else "network"
                 if error.retry_after is not None:
-                    self.limiter.pause(error.retry_after)
+                    self._honour_retry_after(error)
                 raise
             finally:
                 elapsed = trio.current_time() - started
                 self.observer.provider_request(self.config.name, request.model, outcome, elapsed)
+
+    def _honour_retry_after(self, error: ProviderError) -> None:
+        """Pause the key for the wait asked, never past ``retry_max_delay_secs``: the pause
+        holds every session on this key. A longer wait fails this request instead, so nothing
+        hangs on a provider's (or a proxy's) word."""
+        assert error.retry_after is not None
+        cap = self.config.retry_max_delay_secs
+        self.limiter.pause(min(error.retry_after, cap))
+        if error.retry_after > cap:
+            raise ProviderError(
+                f"asked to wait {error.retry_after:g} s before retrying (Retry-After), more "
+                f"than retry_max_delay_secs = {cap:g}; fix: try again later, or raise "
+                f"[providers.{self.config.name}] retry_max_delay_secs",
+                provider=self.config.name,
+                status=error.status,
+            ) from None
 
     async def _stream_once(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from openheim.testing import HttpError
 from tests.e2e.conftest import Home
 
 
@@ -89,3 +90,13 @@ async def test_continue_without_history(home: Home) -> None:
 async def test_resume_and_continue_together(home: Home) -> None:
     line = await check(home, "run", "--continue", "--resume", "x", "hi")
     assert "--resume and --continue cannot be used together" in line
+
+
+async def test_a_huge_retry_after_fails_the_run_at_once(home: Home) -> None:
+    home.llm.script.append(HttpError(429, retry_after=999999))
+    result = await home.run("run", "hi")  # the home's retry_max_delay_secs is 5
+    assert result.returncode == 1, result
+    line = single_error(result.stderr)
+    assert "fake provider error: HTTP 429: asked to wait 999999 s" in line
+    assert "retry_max_delay_secs = 5" in line
+    assert len(home.llm.requests) == 1

@@ -90,6 +90,28 @@ async def test_retry_after_is_honoured(llm: FakeLLMServer) -> None:
     assert llm.requests[1].received_at - llm.requests[0].received_at >= 0.45
 
 
+async def test_a_retry_after_beyond_the_cap_fails_at_once_and_pauses_no_one_long(
+    llm: FakeLLMServer,
+) -> None:
+    llm.script.extend([HttpError(429, retry_after=999999), Reply.text("next one is fine")])
+    config = config_for(llm, retry_max_delay_secs=0.2)
+    async with open_provider(config, None) as client:
+        with trio.fail_after(5):
+            with pytest.raises(ProviderError) as info:
+                await collect(client)
+            started = trio.current_time()
+            events = await collect(client)  # another session on the same key
+    assert info.value.status == 429 and not info.value.retryable
+    assert str(info.value) == (
+        "fake provider error: HTTP 429: asked to wait 999999 s before retrying (Retry-After), "
+        "more than retry_max_delay_secs = 0.2; fix: try again later, or raise "
+        "[providers.fake] retry_max_delay_secs"
+    )
+    assert len(llm.requests) == 2  # not retried
+    assert isinstance(events[-1], StreamEnd) and events[-1].text == "next one is fine"
+    assert trio.current_time() - started < 1.0  # paused at most the cap (0.2 s)
+
+
 async def test_client_errors_are_final(llm: FakeLLMServer) -> None:
     llm.script.extend([HttpError(400, body={"error": {"message": "bad model name"}})])
     async with open_provider(config_for(llm), None) as client:
