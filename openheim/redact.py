@@ -6,6 +6,7 @@ Used by the REST views and by MCP status rows; kept free of the web stack so bot
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
@@ -17,6 +18,13 @@ _SECRET_NAME = re.compile(
 _KNOWN_KEY = re.compile(
     r"^(sk|pk|rk|ghp|gho|ghs|ghu|ghr|github_pat|glpat|xox[abprs]|AIza|ya29|hf|eyJ)[-_A-Za-z0-9.]{12,}$"
 )
+#: A key-shaped word inside free text (an error body echoing what it was sent).
+_KEY_IN_TEXT = re.compile(
+    r"(?<![A-Za-z0-9_-])(?:(?:sk|pk|rk|ghp|gho|ghs|ghu|ghr|github_pat|glpat|hf|xox[abprs])[-_]"
+    r"|AIza|ya29\.|eyJ)[A-Za-z0-9._-]{12,}"
+)
+#: Shorter "secrets" would mask ordinary words.
+_MIN_MASKED = 8
 _LONG_TOKEN = re.compile(r"^[A-Za-z0-9+_=.-]{32,}$")
 _ENV_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -35,6 +43,14 @@ def strip_url_credentials(url: str) -> str:
         name, eq, _ = piece.partition("=")
         pairs.append(piece if name.lower() in _SAFE_QUERY or not eq else f"{name}={REDACTED}")
     return urlunsplit((parts.scheme, netloc, parts.path, "&".join(pairs), ""))
+
+
+def mask_secrets(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every known secret, and every word shaped like a key, replaced: for error
+    texts that came from elsewhere (a provider's error body echoing the key it was sent)."""
+    for secret in sorted({s for s in secrets if len(s) >= _MIN_MASKED}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _KEY_IN_TEXT.sub(REDACTED, text)
 
 
 def _looks_like_key(value: str) -> bool:

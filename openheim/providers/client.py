@@ -24,6 +24,7 @@ from openheim.models import Usage
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
 from openheim.providers.limiter import RateLimiter
+from openheim.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -212,11 +213,26 @@ class ProviderClient:
                     handed_on = True
                     await self._hand_on(request, event, send, ended)
         except httpx.TransportError as exc:
-            raise self._transport_error(exc, handed_on) from None
+            raise self._masked(self._transport_error(exc, handed_on)) from None
         except ProviderError as error:
+            error = self._masked(error)
             if handed_on and error.retryable:
                 raise _not_retryable(error) from None
-            raise
+            raise error from None
+
+    def _masked(self, error: ProviderError) -> ProviderError:
+        """The error with our key (and anything key-shaped) masked: providers echo the key
+        they were sent ("Incorrect API key provided: sk-..."), and the text goes to clients."""
+        message = mask_secrets(error.message, [self._api_key] if self._api_key else [])
+        if message == error.message:
+            return error
+        return ProviderError(
+            message,
+            provider=error.provider,
+            status=error.status,
+            retryable=error.retryable,
+            retry_after=error.retry_after,
+        )
 
     async def _hand_on(
         self,

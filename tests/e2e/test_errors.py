@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from openheim.testing import HttpError
-from tests.e2e.conftest import Home
+from tests.e2e.conftest import API_KEY, Home
 
 
 def single_error(stderr: str) -> str:
@@ -100,3 +100,13 @@ async def test_a_huge_retry_after_fails_the_run_at_once(home: Home) -> None:
     assert "fake provider error: HTTP 429: asked to wait 999999 s" in line
     assert "retry_max_delay_secs = 5" in line
     assert len(home.llm.requests) == 1
+
+
+async def test_a_provider_error_echoing_the_key_never_shows_it(home: Home) -> None:
+    echo = f"Incorrect API key provided: {API_KEY}. You can find your API key at ..."
+    home.llm.script.append(HttpError(401, body={"error": {"message": echo}}))
+    result = await home.run("run", "hi")
+    assert result.returncode == 1, result
+    line = single_error(result.stderr)
+    assert API_KEY not in result.stderr + result.stdout
+    assert "HTTP 401: Incorrect API key provided: <redacted>. You can find" in line
