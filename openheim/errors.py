@@ -8,7 +8,20 @@ from __future__ import annotations
 
 
 class OpenheimError(Exception):
-    """Base of all errors openheim reports to a user."""
+    """Base of all errors openheim reports to a user.
+
+    ``public`` is the text for a remote client (an ACP client, a server tenant): the same line
+    without what only the operator should see (the config's path, the server's folders). The
+    full text is for the local user and the server log.
+    """
+
+    def __init__(self, message: str = "", *, public: str | None = None) -> None:
+        super().__init__(message)
+        self._public = public
+
+    @property
+    def public(self) -> str:
+        return self._public if self._public is not None else str(self)
 
 
 class ConfigError(OpenheimError):

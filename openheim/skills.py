@@ -44,11 +44,15 @@ def load_skills(directory: Path, names: Iterable[str]) -> list[Skill]:
         if not _SKILL_NAME.match(name) or name.startswith(".") or not path.is_file():
             available = ", ".join(installed_skills(directory)) or "none"
             raise SkillError(
-                f"unknown skill {name!r}; installed skills in {directory}: {available}"
+                f"unknown skill {name!r}; installed skills in {directory}: {available}",
+                public=f"unknown skill {name!r}; installed skills: {available}",
             )
         try:
             content = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise SkillError(f"cannot read skill {name!r} at {path}: {exc}") from None
+            raise SkillError(
+                f"cannot read skill {name!r} at {path}: {exc}",
+                public=f"cannot read skill {name!r}",
+            ) from None
         skills.append(Skill(name, content.strip()))
     return skills

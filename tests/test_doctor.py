@@ -115,6 +115,7 @@ enabled = false
         "mcp off",
         "store file",
         "sandbox",
+        "disk",
     ]
     assert rows["config"].detail.startswith("loaded: 2 providers, 1 MCP server")
     assert rows["provider fake key"].detail == "found in $FAKE_KEY"
@@ -380,3 +381,20 @@ async def test_sandbox_row_names_the_backend_and_fails_when_tenants_would_be_unc
     assert "will refuse to start" in refused.detail
     assert "allow_unsandboxed_tenants" in (refused.fix or "")
     assert accepted.status is Status.OK and "not confined" in accepted.detail
+
+
+async def test_disk_row_warns_when_history_is_open_to_other_users(tmp_path: Path) -> None:
+    async with open_fake_llm() as llm:
+        paths = write_home(
+            tmp_path / "home", f'default_provider = "fake"\n{provider("fake", llm.base_url)}\n'
+        )
+        paths.history_dir.mkdir(mode=0o700)
+        (paths.history_dir / "a.json").write_text("{}")
+        (paths.history_dir / "a.json").chmod(0o600)
+        private = by_label(await run_doctor({}, paths=paths))["disk"]
+        (paths.history_dir / "a.json").chmod(0o644)
+        loose = by_label(await run_doctor({}, paths=paths))["disk"]
+    assert private.status is Status.OK
+    assert loose.status is Status.WARN
+    assert f"{paths.history_dir / 'a.json'} (644)" in loose.detail
+    assert loose.fix == f"chmod -R go-rwx {paths.history_dir}"

@@ -465,10 +465,11 @@ class AcpDispatcher:
         except RpcError as error:
             reply = ErrorResponse(request.id, error)
         except OpenheimError as exc:
-            reply = ErrorResponse(request.id, RpcError(INTERNAL_ERROR, str(exc), str(exc)))
-        except Exception as exc:  # a bug fails this request, never the connection
+            log.info("ACP %s failed: %s", request.method, exc)
+            reply = ErrorResponse(request.id, RpcError(INTERNAL_ERROR, exc.public, exc.public))
+        except Exception:  # a bug fails this request, never the connection
             log.exception("ACP %s failed", request.method)
-            message = f"Internal error: {type(exc).__name__}: {exc}"
+            message = "Internal error (the server log has the details)"
             reply = ErrorResponse(request.id, RpcError(INTERNAL_ERROR, message))
         await self._send(reply)
 
@@ -602,7 +603,7 @@ class AcpDispatcher:
         try:
             session = await self.registry.create(options)
         except (ConfigError, SkillError, WorkspaceError) as exc:
-            raise invalid_params(str(exc)) from None
+            raise _refused(exc) from None
         self._attach(session)
         return {"sessionId": session.id, **self._session_result(session)}
 
@@ -618,11 +619,12 @@ class AcpDispatcher:
         try:
             session = await self.registry.load(session_id, options)
         except ConversationNotFoundError as exc:
-            raise RpcError(RESOURCE_NOT_FOUND, str(exc)) from None
+            raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
         except (ConfigError, SkillError, WorkspaceError) as exc:
-            raise invalid_params(str(exc)) from None
+            raise _refused(exc) from None
         except HistoryError as exc:
-            raise RpcError(INTERNAL_ERROR, str(exc), str(exc)) from None
+            log.warning("session/load %s: %s", session_id, exc)
+            raise RpcError(INTERNAL_ERROR, exc.public, exc.public) from None
         self._attach(session)
         for update in schema.replay(session.conversation, session.cwd):
             await self._update(session.id, update)
@@ -753,6 +755,20 @@ class AcpDispatcher:
             await self._idle.wait()
 
 
+def _refused(exc: OpenheimError) -> RpcError:
+    """Bad session params: the client sees what it sent, the log the whole story."""
+    log.info("refused session params: %s", exc)
+    return invalid_params(exc.public)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _session_options(
     params: dict[str, Any], allowed: ClientMcpPolicy = ClientMcpPolicy.ALL
 ) -> SessionOptions:
@@ -760,6 +776,8 @@ def _session_options(
     cwd = params.get("cwd")
     if not isinstance(cwd, str) or not Path(cwd).is_absolute():
         raise invalid_params(f"cwd must be an absolute path, got {cwd!r}")
+    if "\0" in cwd or not _encodable(cwd):
+        raise invalid_params("cwd is not a valid path: it has a NUL byte or a lone surrogate")
     servers = schema.mcp_servers(params.get("mcpServers"))
     for server in servers:
         if allowed is ClientMcpPolicy.NONE or (

@@ -32,7 +32,8 @@ def resolve_model(config: Config, spec: str | None, *, provider: str | None = No
         if provider not in config.providers:
             raise ConfigError(
                 f"{config.path}: provider {provider!r} is not configured; fix: add "
-                f"[providers.{provider}] or choose a model with --model provider/model."
+                f"[providers.{provider}] or choose a model with --model provider/model.",
+                public=f"provider {provider!r} is not configured on this server",
             )
         chosen = config.providers[provider]
         return ModelChoice(chosen, spec or chosen.default_model)
@@ -46,9 +47,11 @@ def resolve_model(config: Config, spec: str | None, *, provider: str | None = No
     if sep and tail and head in config.providers:
         return ModelChoice(config.providers[head], tail)
     available = ", ".join(f"{p.name}/{m}" for p in _search_order(config) for m in p.models)
+    problem = f"model {spec!r} is not listed by any provider; fix: use one of {available}"
     raise ConfigError(
-        f"{config.path}: model {spec!r} is not listed by any provider; fix: use one of "
-        f"{available}, write it as PROVIDER/MODEL, or add it to a provider's `models`."
+        f"{config.path}: {problem}, write it as PROVIDER/MODEL, or add it to a provider's "
+        "`models`.",
+        public=f"{problem}.",
     )
 
 
@@ -73,7 +76,8 @@ def resolve_api_key(
     if provider.env_var:
         raise ConfigError(
             f"{config_path}: `providers.{provider.name}.env_var` names {provider.env_var}, "
-            f"which is not set; fix: export {provider.env_var}=<your key>."
+            f"which is not set; fix: export {provider.env_var}=<your key> (no key at hand? "
+            "`make demo` in a source checkout runs the agent offline against a fake model)."
         )
     if provider.key_required:
         raise ConfigError(

@@ -26,9 +26,11 @@ from openheim.config.load import load_config, read_tokens
 from openheim.config.model import Config, McpServerConfig, ProviderConfig, ServerConfig
 from openheim.config.paths import Paths
 from openheim.config.resolve import resolve_api_key
+from openheim.doctor.disk_row import check_private_files
 from openheim.doctor.rows import Report, Row, Status, scrub
 from openheim.doctor.sandbox_row import check_sandbox
 from openheim.errors import ConfigError
+from openheim.fsutil import make_folders
 from openheim.redact import strip_url_credentials
 
 log = logging.getLogger(__name__)
@@ -92,6 +94,7 @@ async def run_doctor(
     jobs.append(slot(partial(check_server, config), "server"))
     tenants = bool(config.server.tokens or config.server.tokens_file)
     jobs.append(slot(partial(check_sandbox, config, env, tenants=tenants), "sandbox"))
+    jobs.append(slot(partial(check_private_files, paths), "disk"))
     async with trio.open_nursery() as nursery:
         for job in jobs:
             nursery.start_soon(job)
@@ -458,7 +461,7 @@ async def _check_file_store(folder: Path) -> Row:
 
 def _probe_folder(folder: Path) -> int:
     """Create the folder as a save would, write and delete a probe file, count conversations."""
-    folder.mkdir(parents=True, exist_ok=True)
+    make_folders(folder, private=True)
     handle, name = tempfile.mkstemp(prefix=".doctor-", dir=folder)
     try:
         os.write(handle, b"openheim doctor probe\n")

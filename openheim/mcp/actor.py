@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import os
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -22,6 +23,7 @@ import attrs
 import trio
 
 from openheim.config.model import McpServerConfig
+from openheim.fsutil import PRIVATE_FILE_MODE, make_folders
 from openheim.models import ToolResult
 from openheim.sandbox.sandbox import Sandbox
 
@@ -277,11 +279,12 @@ class McpServerActor:
             yield self._errlog or sys.stderr
             return
         path = self.log_path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folders(path.parent, private=True)
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_size > LOG_ROTATE_BYTES:
                 path.replace(path.with_name(path.name + ".1"))
-        with path.open("a", encoding="utf-8", errors="replace") as log:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+        with open(fd, "a", encoding="utf-8", errors="replace") as log:
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
             log.write(f"--- {stamp} starting {self.config.command} (openheim) ---\n")
             log.flush()

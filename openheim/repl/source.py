@@ -8,10 +8,12 @@ a turn runs the tty is back in cooked mode and Ctrl-C reaches trio as SIGINT.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
+from openheim.fsutil import PRIVATE_FILE_MODE, make_folders
 from openheim.repl.commands import COMMANDS, continues
 
 if TYPE_CHECKING:
@@ -114,7 +116,10 @@ class StreamSource:
 def open_line_source(history_file: Path) -> LineSource:
     """prompt_toolkit only when both ends are a terminal; it cannot edit a line it can't draw."""
     if sys.stdin.isatty() and sys.stdout.isatty():
-        history_file.parent.mkdir(parents=True, exist_ok=True)
+        # What was typed is as private as the conversations: create it 0600 before
+        # prompt_toolkit opens it with the umask's mode.
+        make_folders(history_file.parent, private=True)
+        os.close(os.open(history_file, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE))
         return TerminalSource(history_file)
     return StreamSource(sys.stdin, prompts=sys.stderr if sys.stdin.isatty() else None)
 

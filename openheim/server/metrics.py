@@ -170,7 +170,10 @@ class _LiveState(Collector):
             "Frames waiting to be written to clients (bounded per connection)",
             labels=["tenant"],
         )
-        for name in sorted(connections):
+        # Every tenant the server knows, so a gauge drops to 0 instead of vanishing when its
+        # last connection closes (a vanished series reads as "no data", not "none open").
+        known = {tenant.name for tenant in state.tenants.live()} | set(connections)
+        for name in sorted(known):
             sockets.add_metric([name], connections[name])
             depth.add_metric([name], queued[name])
         yield sockets

@@ -191,7 +191,9 @@ def create_rest_app(state: ServerState) -> QuartTrio:
         if why is not None:
             return error_response(403, why, "forbidden")
         if request.method == "OPTIONS":
-            return Response("", status=204)
+            preflight = Response("", status=204)
+            del preflight.headers["Content-Type"]  # a 204 has no body, so no type either
+            return preflight
         tenant = state.access.tenant_for(bearer_token(request.headers.get("Authorization")))
         if tenant is None:
             response = error_response(

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,7 @@ import trio
 
 from openheim.concurrency import open_service_nursery
 from openheim.config.model import ServerConfig
+from openheim.fsutil import make_folders
 from openheim.logs import bind_log_context
 from openheim.session import Runtime, SessionPolicy, SessionRegistry
 from openheim.store.base import HistoryStore
@@ -126,7 +128,8 @@ class Tenants:
     async def _hold(self, name: str, task_status: trio.TaskStatus[Tenant]) -> None:
         bind_log_context(replace=True, tenant=name)
         root, store = self._places(name)
-        await trio.Path(root).mkdir(parents=True, exist_ok=True)
+        # The tenant's own files: no other local user reads them.
+        await trio.to_thread.run_sync(partial(make_folders, root, private=True))
         settings = self._settings
         runtime = self._runtime.with_store(
             store,

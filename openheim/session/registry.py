@@ -33,7 +33,10 @@ class SessionPolicy:
         if self.workspace is not None:
             root = self.workspace.resolve()
             if not cwd.resolve().is_relative_to(root):
-                raise WorkspaceError(f"cwd {cwd} is outside this workspace ({root})")
+                raise WorkspaceError(
+                    f"cwd {cwd} is outside this workspace ({root})",
+                    public=f"cwd {cwd} is outside your workspace",
+                )
         if self.max_sessions is not None and live >= self.max_sessions:
             raise SessionLimitError(
                 f"too many open sessions (limit {self.max_sessions}); "

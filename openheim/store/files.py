@@ -61,7 +61,10 @@ class FileHistoryStore:
         try:
             return codec.from_document(document)
         except Exception as exc:  # cattrs reports shape errors as exception groups
-            raise HistoryError(f"conversation file {path} is not valid: {exc}") from None
+            raise HistoryError(
+                f"conversation file {path} is not valid: {exc}",
+                public=f"conversation {conversation_id} is stored but not valid",
+            ) from None
 
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await trio.to_thread.run_sync(self._list_sync, limit)
@@ -78,7 +81,9 @@ class FileHistoryStore:
         except FileNotFoundError:
             return []
         except OSError as exc:
-            raise HistoryError(f"cannot list {self.directory}: {exc}") from None
+            raise HistoryError(
+                f"cannot list {self.directory}: {exc}", public="cannot list the conversations"
+            ) from None
         entries.sort(reverse=True)
         metas: list[ConversationMeta] = []
         for _, path in entries:
@@ -99,15 +104,22 @@ def _read_document(path: Path, conversation_id: str) -> Any:
             return json.load(handle)
     except FileNotFoundError:
         raise ConversationNotFoundError(
-            f"conversation {conversation_id} not found (looked for {path})"
+            f"conversation {conversation_id} not found (looked for {path})",
+            public=f"conversation {conversation_id} not found",
         ) from None
     except (OSError, ValueError) as exc:
-        raise HistoryError(f"cannot read conversation file {path}: {exc}") from None
+        raise HistoryError(
+            f"cannot read conversation file {path}: {exc}",
+            public=f"conversation {conversation_id} cannot be read",
+        ) from None
 
 
 def _write_document(path: Path, document: Any) -> None:
     data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
     try:
-        atomic_write(path, data)
+        atomic_write(path, data, private=True)
     except OSError as exc:
-        raise HistoryError(f"cannot save conversation to {path}: {exc.strerror or exc}") from None
+        raise HistoryError(
+            f"cannot save conversation to {path}: {exc.strerror or exc}",
+            public="cannot save the conversation (the server log says why)",
+        ) from None

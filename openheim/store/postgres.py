@@ -155,7 +155,10 @@ class PostgresHistoryStore:
         except psycopg.Error as exc:
             raise HistoryError(f"could not {what}: {_reason(exc)}") from None
         except psycopg_pool.PoolTimeout as exc:
-            raise HistoryError(f"could not {what}: {exc} ({redact_url(self._url)})") from None
+            raise HistoryError(
+                f"could not {what}: {exc} ({redact_url(self._url)})",
+                public=f"could not {what}: the history database failed (the server log says why)",
+            ) from None
 
 
 def _reason(exc: Exception) -> str:

@@ -52,6 +52,7 @@ async def test_missing_api_key(home: Home) -> None:
     line = await check(home, "run", "hi", env=env)
     assert "`providers.fake.env_var` names FAKE_LLM_KEY, which is not set" in line
     assert "export FAKE_LLM_KEY=" in line
+    assert "`make demo`" in line
 
 
 async def test_unknown_default_provider(home: Home) -> None:

@@ -153,14 +153,16 @@ async def test_a_caller_giving_up_cancels_the_call_on_the_server(
 
 
 async def test_stderr_goes_to_a_log_file_per_server(tmp_path: Path) -> None:
-    async with open_mcp_supervisor([server_config("logged-one")], log_dir=tmp_path) as mcp:
+    logs = tmp_path / "logs"
+    async with open_mcp_supervisor([server_config("logged-one")], log_dir=logs) as mcp:
         with trio.fail_after(20):
             await mcp.actors["logged-one"].wait_for(ServerState.CONNECTED)
         row = mcp.describe()[0]
-    log = tmp_path / "mcp-logged_one.log"
+    log = logs / "mcp-logged_one.log"
     assert row["log"] == str(log)
     text = log.read_text()
     assert "starting" in text.splitlines()[0] and "server_app: starting" in text
+    assert logs.stat().st_mode & 0o777 == 0o700 and log.stat().st_mode & 0o777 == 0o600
 
 
 async def test_describe_shows_live_state_without_secrets() -> None:

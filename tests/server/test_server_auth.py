@@ -98,6 +98,10 @@ async def test_tenants_never_see_each_other(home: Home) -> None:
 
     stored = home.path / "tenants" / "alice" / "history" / f"{session_id}.json"
     assert json.loads(stored.read_text())["meta"]["cwd"] == str(alice_root)
+    # Nothing of a tenant is open to other users of the machine either.
+    assert stored.stat().st_mode & 0o777 == 0o600
+    for folder in (stored.parent, stored.parent.parent, home.path / "tenants", alice_root):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
     assert not (home.path / "history").exists()
 
 
@@ -126,6 +130,7 @@ async def test_browsers_are_held_to_allowed_origins(home: Home) -> None:
                 },
             )
             assert preflight.status_code == 204
+            assert "content-type" not in preflight.headers
             assert preflight.headers["access-control-allow-headers"] == "Authorization"
 
             upgrade = await http.get(

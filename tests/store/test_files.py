@@ -137,3 +137,23 @@ async def test_history_folder_that_is_a_file(tmp_path: Path) -> None:
     store = FileHistoryStore(tmp_path / "history")
     with pytest.raises(HistoryError, match="cannot save conversation"):
         await store.save(sample_conversation())
+
+
+async def test_history_is_private_to_its_owner(tmp_path: Path) -> None:
+    store = FileHistoryStore(tmp_path / "home" / "history")
+    conversation = sample_conversation()
+    await store.save(conversation)
+    tenant = store.for_tenant("alice")
+    await tenant.save(sample_conversation())
+    for folder in (
+        tmp_path / "home",
+        tmp_path / "home" / "history",
+        tmp_path / "home" / "tenants",
+        tmp_path / "home" / "tenants" / "alice" / "history",
+    ):
+        assert folder.stat().st_mode & 0o777 == 0o700, folder
+    assert store.path_for(conversation.id).stat().st_mode & 0o777 == 0o600
+    # A file the user opened up on purpose keeps its mode when rewritten.
+    store.path_for(conversation.id).chmod(0o640)
+    await store.save(conversation)
+    assert store.path_for(conversation.id).stat().st_mode & 0o777 == 0o640
