@@ -44,6 +44,7 @@ from openheim import __version__
 from openheim.acp import schema
 from openheim.acp.codec import (
     INTERNAL_ERROR,
+    INVALID_REQUEST,
     METHOD_NOT_FOUND,
     REQUEST_CANCELLED,
     RESOURCE_NOT_FOUND,
@@ -381,6 +382,8 @@ class AcpDispatcher:
         self.registry = registry
         self.settings = settings
         self.client = ClientCapabilities()
+        #: ACP: a client initializes the connection before anything else.
+        self.initialized = False
         self._send = send
         self._nursery = nursery
         self._sessions: dict[str, _Attached] = {}
@@ -409,6 +412,14 @@ class AcpDispatcher:
                 # Inline, so a client that pipelines initialize and session/new gets the
                 # capabilities it declared applied to that session.
                 await self._answer(message)
+            case Request() if not self.initialized and message.method in self._handlers:
+                error = RpcError(
+                    INVALID_REQUEST,
+                    f"{message.method} before initialize: send initialize first",
+                )
+                await self._send(ErrorResponse(message.id, error))
+            case Notification() if not self.initialized:
+                log.info("ignoring %s before initialize", message.method)
             case Request():
                 if self._in_flight >= self.settings.max_requests_in_flight:
                     limit = self.settings.max_requests_in_flight
@@ -586,6 +597,7 @@ class AcpDispatcher:
     async def _initialize(self, params: dict[str, Any]) -> dict[str, Any]:
         # Version 1 is the only one: it answers every request (ACP: "else, the latest").
         self.client = ClientCapabilities.parse(params.get("clientCapabilities"))
+        self.initialized = True
         runtime = self.registry.runtime
         return schema.initialize_result(
             version=__version__,

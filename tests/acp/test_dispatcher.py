@@ -66,7 +66,15 @@ class SlowClient:
                 outcome = {"outcome": "selected", "optionId": "allow_once"}
                 await self.dispatcher.receive(Response(message.id, {"outcome": outcome}))
 
-    async def call(self, method: str, params: dict[str, Any], request_id: int) -> dict[str, Any]:
+    async def start(self, dispatcher: AcpDispatcher) -> None:
+        """Talk to ``dispatcher``, starting as ACP asks: with ``initialize``."""
+        self.dispatcher = dispatcher
+        answer = await self.call("initialize", {"protocolVersion": 1}, "init")
+        assert answer["result"]["protocolVersion"] == 1
+
+    async def call(
+        self, method: str, params: dict[str, Any], request_id: int | str
+    ) -> dict[str, Any]:
         assert self.dispatcher is not None
         await self.dispatcher.receive(Request(request_id, method, params))
         while True:
@@ -85,7 +93,7 @@ async def test_every_update_and_permission_request_is_in_order(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.run)
         async with open_dispatcher(registry, client.send, AcpSettings()) as dispatcher:
-            client.dispatcher = dispatcher
+            await client.start(dispatcher)
             created = await client.call("session/new", {"cwd": str(tmp_path)}, 1)
             session_id = created["result"]["sessionId"]
             prompt = {"sessionId": session_id, "prompt": [{"type": "text", "text": "go"}]}
@@ -130,7 +138,7 @@ async def test_a_failing_handler_is_an_internal_error_and_the_connection_goes_on
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.run)
         async with open_dispatcher(registry, client.send) as dispatcher:
-            client.dispatcher = dispatcher
+            await client.start(dispatcher)
             monkeypatch.setitem(dispatcher._handlers, "session/list", broken)
             failed = await client.call("session/list", {}, 1)
             assert failed["error"]["code"] == -32603
@@ -156,7 +164,7 @@ async def test_prompts_queue_and_a_cancel_also_cancels_the_queued_one(
     async with trio.open_nursery() as nursery:
         nursery.start_soon(client.run)
         async with open_dispatcher(registry, client.send) as dispatcher:
-            client.dispatcher = dispatcher
+            await client.start(dispatcher)
             created = await client.call("session/new", {"cwd": str(tmp_path)}, 1)
             session_id = created["result"]["sessionId"]
 
@@ -188,3 +196,26 @@ async def test_prompts_queue_and_a_cancel_also_cancels_the_queued_one(
     assert by_id[4]["result"] == by_id[5]["result"] == {"stopReason": "cancelled"}
     assert fourth["result"] == {"stopReason": "end_turn"}
     assert len(llm.requests) == 4  # "four" never reached the model; "ignored" got "never"
+
+
+async def test_nothing_but_initialize_is_served_before_initialize(
+    registry: SessionRegistry, tmp_path: Path
+) -> None:
+    client = SlowClient()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.run)
+        async with open_dispatcher(registry, client.send) as dispatcher:
+            client.dispatcher = dispatcher
+            early = await client.call("session/new", {"cwd": str(tmp_path)}, 1)
+            listed = await client.call("session/list", {}, 2)
+            await dispatcher.receive(Notification("session/cancel", {"sessionId": "x"}))
+            await client.start(dispatcher)
+            created = await client.call("session/new", {"cwd": str(tmp_path)}, 3)
+        nursery.cancel_scope.cancel()
+    assert early["error"] == {
+        "code": -32600,
+        "message": "session/new before initialize: send initialize first",
+    }
+    assert listed["error"]["code"] == -32600
+    assert "sessionId" in created["result"]
+    assert len(registry) == 1  # only the session made after initialize

@@ -260,6 +260,9 @@ async def test_bad_input_gets_json_rpc_errors_and_the_agent_keeps_serving(home: 
         await agent.send_raw(b'"method":"no/such_method"}\n')
         unknown = await agent.receive()
         assert unknown["id"] == "partial" and unknown["error"]["code"] == -32601
+        _, early = await agent.call("session/new", {"cwd": str(home.workdir), "mcpServers": []})
+        assert early["error"]["code"] == -32600  # ACP: initialize comes first
+        await agent.result("initialize", {"protocolVersion": 1, "clientCapabilities": {}})
 
         _, relative = await agent.call("session/new", {"cwd": "relative/dir", "mcpServers": []})
         assert relative["error"]["code"] == -32602
