@@ -37,7 +37,7 @@ from openheim.providers.http import (
     retry_after_from_headers,
     truncate,
 )
-from openheim.providers.sse import SSEDecoder
+from openheim.providers.sse import SSEDecoder, SSEEventTooLarge
 
 _FINISH_REASONS = {
     "STOP": FinishReason.STOP,
@@ -436,7 +436,11 @@ class GeminiStreamDecoder:
         if self._ended:
             return []
         events: list[ProviderEvent] = []
-        for sse in self._sse.feed(data):
+        try:
+            completed = self._sse.feed(data)
+        except SSEEventTooLarge as exc:
+            raise self._error(f"the stream sent {exc}; not buffered further") from None
+        for sse in completed:
             self._handle_chunk(sse.data, events)
         return events
 

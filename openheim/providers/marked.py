@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from openheim.errors import ProviderError
 from openheim.providers.base import ProviderEvent, StreamEnd
-from openheim.providers.sse import SSEDecoder, SSEEvent
+from openheim.providers.sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 
 
 class MarkedStreamDecoder(abc.ABC):
@@ -26,7 +26,11 @@ class MarkedStreamDecoder(abc.ABC):
         if self._ended:
             return []
         events: list[ProviderEvent] = []
-        for sse in self._sse.feed(data):
+        try:
+            completed = self._sse.feed(data)
+        except SSEEventTooLarge as exc:
+            raise self._error(f"the stream sent {exc}; not buffered further") from None
+        for sse in completed:
             self._handle_event(sse, events)
             if self._ended:
                 break

@@ -13,6 +13,14 @@ import codecs
 
 import attrs
 
+#: Default bound on one event (its unfinished line plus its data lines), in characters: far
+#: above any real chunk, far below what would hurt the process.
+DEFAULT_MAX_EVENT_CHARS = 8 * 1024 * 1024
+
+
+class SSEEventTooLarge(ValueError):
+    """An event (or a line still waiting for its end) grew past the decoder's bound."""
+
 
 @attrs.frozen
 class SSEEvent:
@@ -29,9 +37,16 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Turns response body bytes into ``SSEEvent``s; feed it in any splits, then ``close()``."""
+    """Turns response body bytes into ``SSEEvent``s; feed it in any splits, then ``close()``.
 
-    def __init__(self) -> None:
+    ``max_event_chars`` bounds what is held for one event: an endless ``data:`` line or an
+    event of a million lines raises ``SSEEventTooLarge`` instead of growing memory.
+    """
+
+    def __init__(self, max_event_chars: int = DEFAULT_MAX_EVENT_CHARS) -> None:
+        self._max = max_event_chars
+        self._line_chars = 0  # in ``_line_parts``
+        self._data_chars = 0  # in ``_data``
         # "utf-8-sig" drops one leading BOM, even when it is split across feeds.
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
         self._line_parts: list[str] = []  # the current, unterminated line
@@ -73,6 +88,8 @@ class SSEDecoder:
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if "\n" not in text:
+            self._line_chars += len(text)
+            self._check(self._line_chars)
             self._line_parts.append(text)
             return []
         lines = text.split("\n")
@@ -83,6 +100,7 @@ class SSEDecoder:
         tail = lines.pop()
         if tail:
             self._line_parts.append(tail)
+        self._line_chars = len(tail)
         events: list[SSEEvent] = []
         for line in lines:
             if not line:
@@ -90,8 +108,15 @@ class SSEDecoder:
                 if event is not None:
                     events.append(event)
             elif line[0] != ":":  # lines starting with ":" are comments (keep-alives)
+                self._check(len(line))
                 self._process_field(line)
+        self._check(self._line_chars)
         return events
+
+    def _check(self, chars: int) -> None:
+        """``chars`` more would be held for the current event: refuse past the bound."""
+        if chars + self._data_chars > self._max:
+            raise SSEEventTooLarge(f"an event over {self._max} characters")
 
     def _process_field(self, line: str) -> None:
         field, colon, value = line.partition(":")
@@ -99,6 +124,7 @@ class SSEDecoder:
             value = value[1:]
         if field == "data":
             self._data.append(value)
+            self._data_chars += len(value) + 1
         elif field == "event":
             self._event_type = value
         elif field == "id" and "\0" not in value:
@@ -114,4 +140,5 @@ class SSEDecoder:
             return None
         data = "\n".join(self._data)
         self._data.clear()
+        self._data_chars = 0
         return SSEEvent(data=data, event=event_type or "message", id=self._last_id, retry=retry)

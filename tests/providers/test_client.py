@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 import pytest
 import trio
@@ -211,3 +213,42 @@ async def test_usage_is_normalised(llm: FakeLLMServer) -> None:
     end = events[-1]
     assert isinstance(end, StreamEnd)
     assert end.usage == Usage(100, 7, cache_read_tokens=40)
+
+
+async def test_an_endless_sse_line_fails_the_request_instead_of_filling_memory() -> None:
+    """A server that streams one `data:` line and never ends it (seen: 400 MB)."""
+
+    async def endless(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(65536)
+        await stream.send_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
+        piece = b"x" * 65536
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(b"6\r\ndata: \r\n")
+            for _ in range(400):  # 25 MiB unless the client stops reading
+                await stream.send_all(b"%x\r\n%s\r\n" % (len(piece), piece))
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, endless, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        config = ProviderConfig(
+            name="endless",
+            kind=ProviderKind.OPENAI,
+            api_base=f"http://127.0.0.1:{port}/v1",
+            default_model="m",
+            models=("m",),
+            max_retries=0,
+        )
+        async with open_provider(config, None) as client:
+            with trio.fail_after(10), pytest.raises(ProviderError) as info:
+                await collect(client)
+        nursery.cancel_scope.cancel()
+    assert not info.value.retryable
+    assert str(info.value) == (
+        "endless provider error: the stream sent an event over 8388608 characters; "
+        "not buffered further"
+    )

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openheim.providers.sse import SSEDecoder, SSEEvent
+from openheim.providers.sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 
 
 def decode(*chunks: bytes) -> list[SSEEvent]:
@@ -190,3 +190,27 @@ def reference_decode(stream: str) -> list[SSEEvent]:
 @given(stream=_stream)
 def test_matches_the_reference_reading(stream: str) -> None:
     assert decode(stream.encode()) == reference_decode(stream)
+
+
+def test_an_endless_line_is_refused_once_past_the_bound_in_any_split() -> None:
+    for step in (1, 7, 100, 1000):
+        decoder = SSEDecoder(max_event_chars=500)
+        body = b"data: " + b"x" * 2000
+        with pytest.raises(SSEEventTooLarge, match="an event over 500 characters"):
+            for start in range(0, len(body), step):
+                decoder.feed(body[start : start + step])
+        assert start < 600  # refused soon after the bound, not at the end
+
+
+def test_an_event_of_many_lines_is_refused_too() -> None:
+    decoder = SSEDecoder(max_event_chars=500)
+    with pytest.raises(SSEEventTooLarge):
+        for _ in range(100):
+            decoder.feed(b"data: 0123456789\n")
+
+
+def test_events_under_the_bound_pass_however_many_arrive_in_one_feed() -> None:
+    decoder = SSEDecoder(max_event_chars=100)
+    body = b"".join(b"data: " + b"y" * 80 + b"\n\n" for _ in range(1000))
+    events = decoder.feed(body)
+    assert len(events) == 1000 and events[0].data == "y" * 80
