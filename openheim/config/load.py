@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import attrs
 
 from openheim.config.model import (
+    DEFAULT_MAX_REPLY_BYTES,
+    DEFAULT_MAX_REPLY_SECS,
     ClientMcpPolicy,
     Config,
     DisconnectPolicy,
@@ -298,6 +300,10 @@ class _ConfigReader:
             recover_text_tool_calls=table.get(
                 "recover_text_tool_calls", bool, kind is ProviderKind.OPENAI_COMPATIBLE
             ),
+            max_reply_bytes=table.integer(  # type: ignore[arg-type]
+                "max_reply_bytes", DEFAULT_MAX_REPLY_BYTES, minimum=1024
+            ),
+            max_reply_secs=table.number("max_reply_secs", DEFAULT_MAX_REPLY_SECS),
             prices=self._prices(table.table("prices")),
         )
         table.reject_unknown()

@@ -50,6 +50,12 @@ class ModelPrice:
         return total / 1_000_000
 
 
+#: Bounds on one reply's stream: its bytes (what reaches memory and the history) and its
+#: duration (a stream that trickles forever holds a turn slot and a connection).
+DEFAULT_MAX_REPLY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_REPLY_SECS = 600.0
+
+
 @attrs.frozen
 class ProviderConfig:
     name: str
@@ -68,6 +74,8 @@ class ProviderConfig:
     max_in_flight: int | None = None
     requests_per_minute: float | None = None
     recover_text_tool_calls: bool = True
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
+    max_reply_secs: float = DEFAULT_MAX_REPLY_SECS
     prices: Mapping[str, ModelPrice] = attrs.field(factory=dict)
 
     @property

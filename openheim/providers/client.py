@@ -192,26 +192,35 @@ class ProviderClient:
     ) -> None:
         http_request = self.dialect.build_request(request, self._api_key)
         handed_on = False
+        limit = self.config.max_reply_bytes
+        received = 0
         try:
-            async with self._http.stream(
-                http_request.method,
-                http_request.url,
-                headers=dict(http_request.headers),
-                json=http_request.json,
-            ) as response:
-                if response.status_code >= 400:
-                    body = await _read_limited(response, ERROR_BODY_LIMIT)
-                    raise self.dialect.parse_error(response.status_code, response.headers, body)
-                await _check_content_type(self.config.name, response)
-                decoder = self.dialect.new_decoder()
-                async with contextlib.aclosing(response.aiter_raw()) as chunks:
-                    async for chunk in chunks:
-                        for event in decoder.feed(chunk):
-                            handed_on = True
-                            await self._hand_on(request, event, send, ended)
-                for event in decoder.close():
-                    handed_on = True
-                    await self._hand_on(request, event, send, ended)
+            with trio.move_on_after(self.config.max_reply_secs) as clock:
+                async with self._http.stream(
+                    http_request.method,
+                    http_request.url,
+                    headers=dict(http_request.headers),
+                    json=http_request.json,
+                ) as response:
+                    if response.status_code >= 400:
+                        body = await _read_limited(response, ERROR_BODY_LIMIT)
+                        raise self.dialect.parse_error(response.status_code, response.headers, body)
+                    await _check_content_type(self.config.name, response)
+                    decoder = self.dialect.new_decoder()
+                    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+                        async for chunk in chunks:
+                            received += len(chunk)
+                            if received > limit:
+                                raise self._too_long(f"more than max_reply_bytes = {limit}")
+                            for event in decoder.feed(chunk):
+                                handed_on = True
+                                await self._hand_on(request, event, send, ended)
+                    for event in decoder.close():
+                        handed_on = True
+                        await self._hand_on(request, event, send, ended)
+            if clock.cancelled_caught:
+                seconds = f"{self.config.max_reply_secs:g}"
+                raise self._too_long(f"still streaming after max_reply_secs = {seconds} s")
         except httpx.TransportError as exc:
             raise self._masked(self._transport_error(exc, handed_on)) from None
         except ProviderError as error:
@@ -219,6 +228,14 @@ class ProviderClient:
             if handed_on and error.retryable:
                 raise _not_retryable(error) from None
             raise error from None
+
+    def _too_long(self, what: str) -> ProviderError:
+        """A reply past its bounds: final, since the same request would do it again."""
+        return ProviderError(
+            f"the reply was cut: {what}; fix: raise it in [providers.{self.config.name}] "
+            "if such replies are expected",
+            provider=self.config.name,
+        )
 
     def _masked(self, error: ProviderError) -> ProviderError:
         """The error with our key (and anything key-shaped) masked: providers echo the key

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from openheim.testing import HttpError
+from openheim.testing import HttpError, Reply
 from tests.e2e.conftest import API_KEY, Home
 
 
@@ -111,3 +111,17 @@ async def test_a_provider_error_echoing_the_key_never_shows_it(home: Home) -> No
     line = single_error(result.stderr)
     assert API_KEY not in result.stderr + result.stdout
     assert "HTTP 401: Incorrect API key provided: <redacted>. You can find" in line
+
+
+async def test_an_oversized_reply_fails_the_turn_and_the_session_goes_on(home: Home) -> None:
+    home.write_config(extra_provider="max_reply_bytes = 4096")
+    home.llm.script.extend([Reply.text("x" * 50_000, pieces=50), Reply.text("fine")])
+    result = await home.run("run", "hi")
+    assert result.returncode == 1, result
+    line = single_error(result.stderr)
+    assert "the reply was cut: more than max_reply_bytes = 4096" in line
+    [history] = home.history_files()
+    assert history.stat().st_size < 4096  # the cut reply is not stored
+    resumed = await home.run("run", "--continue", "again")
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout == "fine\n"

@@ -252,3 +252,26 @@ async def test_an_endless_sse_line_fails_the_request_instead_of_filling_memory()
         "endless provider error: the stream sent an event over 8388608 characters; "
         "not buffered further"
     )
+
+
+async def test_a_reply_past_max_reply_bytes_is_cut_with_a_clear_error(llm: FakeLLMServer) -> None:
+    llm.script.extend([Reply.text("x" * 20_000, pieces=40), Reply.text("small")])
+    async with open_provider(config_for(llm, max_reply_bytes=4096), None) as client:
+        with pytest.raises(ProviderError) as info:
+            await collect(client)
+        events = await collect(client)  # the next request is fine
+    assert not info.value.retryable and len(llm.requests) == 2
+    assert str(info.value).startswith(
+        "fake provider error: the reply was cut: more than max_reply_bytes = 4096; fix: raise "
+        "it in [providers.fake]"
+    )
+    assert isinstance(events[-1], StreamEnd) and events[-1].text == "small"
+
+
+async def test_a_reply_that_streams_too_long_is_cut(llm: FakeLLMServer) -> None:
+    llm.script.append(Reply.text("slow " * 50, pieces=50, chunk_delay=0.05))
+    async with open_provider(config_for(llm, max_reply_secs=0.3), None) as client:
+        with trio.fail_after(5), pytest.raises(ProviderError) as info:
+            await collect(client)
+    assert "the reply was cut: still streaming after max_reply_secs = 0.3 s" in str(info.value)
+    assert not info.value.retryable and len(llm.requests) == 1
