@@ -6,7 +6,8 @@ never reads waits forever: no timeout, no cancellation, not even server shutdown
 ``hypercorn.trio.run.worker_serve`` trimmed to plain TCP, with each accepted stream wrapped in
 ``StallGuard``: a write that makes no progress for ``stall_timeout`` seconds closes the socket,
 which wakes the shielded send and lets hypercorn see a closed connection. The rest (lifespan,
-HTTP/1.1, WebSocket, keep-alive, graceful shutdown) is hypercorn's own code, imported.
+HTTP/1.1, WebSocket, keep-alive, graceful shutdown) is hypercorn's own code, imported, but for
+the WebSocket stream's frame handling (``ws_frames``).
 
 TLS is left to a reverse proxy: ``serve`` speaks plain HTTP.
 """
@@ -26,6 +27,8 @@ from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import repr_socket_addr, wrap_app
+
+from openheim.server import ws_frames
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,7 @@ async def worker_serve(
     its WebSockets), then open connections get ``config.graceful_timeout`` seconds before
     they are cancelled.
     """
+    ws_frames.install()
     sockets = config.create_sockets()
     listeners = []
     binds = []

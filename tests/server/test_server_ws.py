@@ -15,11 +15,13 @@ from trio_websocket import ConnectionClosed
 from openheim.testing import RecordedRequest, Reply, Response, Script
 from tests.e2e.conftest import Home, home, request_messages
 from tests.server.client import (
+    RawWsClient,
     WsClient,
     connect,
     kinds,
     prompt_params,
     running_server,
+    server_process,
     updates,
 )
 
@@ -326,3 +328,43 @@ async def test_turns_wait_for_a_tenant_slot_and_can_be_cancelled_while_waiting(h
         _, response = await client.until_response(prompt_id)
         assert response["result"] == {"stopReason": "cancelled"}
         assert len(home.llm.requests) == 1
+
+
+async def test_invalid_utf8_in_a_text_frame_gets_a_1007_close(home: Home) -> None:
+    async with running_server(home) as server, RawWsClient.open(server.ws_url, "/acp") as raw:
+        # A text frame (FIN, opcode 1), masked as a client must, whose payload is not UTF-8.
+        payload, mask = b"\xff\xfe{}", b"\x01\x02\x03\x04"
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        await raw.stream.send_all(bytes([0x81, 0x80 | len(payload)]) + mask + masked)
+        with trio.fail_after(5):
+            while not raw.ended and raw.close_code is None:
+                await raw._read()
+        assert raw.close_code == 1007
+
+
+async def test_an_oversized_message_is_refused_without_being_read_into_memory(
+    home: Home,
+) -> None:
+    """200 MiB in one text message against the default 4 MiB bound: 1009, and the server's
+    memory does not grow by what the client goes on sending."""
+    size, piece = 200 * 1024 * 1024, b"a" * (1024 * 1024)
+    # FIN + text; mask bit + 64-bit length; a zero mask key leaves the payload as sent.
+    header = bytes([0x81, 0x80 | 127]) + size.to_bytes(8, "big") + b"\0\0\0\0"
+    async with server_process(home) as server:
+        before = server.rss_kib()
+        async with RawWsClient.open(server.ws_url, "/acp") as raw:
+            sent = 0
+            with trio.fail_after(30):
+                try:
+                    await raw.stream.send_all(header)
+                    while sent < size:
+                        await raw.stream.send_all(piece)
+                        sent += len(piece)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+                while not raw.ended and raw.close_code is None:
+                    await raw._read()
+            grown_mib = (server.rss_kib() - before) / 1024
+    assert raw.close_code == 1009
+    assert sent < size  # the server stopped reading
+    assert grown_mib < 40, f"server RSS grew by {grown_mib:.0f} MiB"
