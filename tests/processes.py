@@ -6,6 +6,7 @@ they start with a string nobody else uses and look for it in ``/proc``.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 
@@ -23,3 +24,9 @@ def live_with_marker(marker: str) -> list[int]:
         if marker.encode() in cmdline and stat[stat.rindex(")") + 2 :].split()[0] != "Z":
             found.append(int(entry.name))
     return found
+
+
+def unique_seconds(whole: int) -> str:
+    """``whole`` seconds and a random fraction, e.g. ``30.482913377``: a ``sleep`` argument no
+    other test run on this machine (a CI run beside a local one) will use at the same time."""
+    return f"{whole}.{secrets.randbelow(10**9):09d}"

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import trio
 
-from openheim.processes import signal_group
+from openheim.processes import group_running, signal_group
 from openheim.sandbox.sandbox import Launch, Sandbox
 
 #: How long a supervisor gets to end its tree after SIGTERM before the group is SIGKILLed.
 _SUPERVISOR_GRACE_SECS = 2.0
 #: Bound on waiting for a SIGKILLed leader to be reaped (only a process stuck in the kernel).
 _REAP_GRACE_SECS = 5.0
+#: How often to look whether the rest of a killed group has died.
+_POLL_SECS = 0.005
 
 
 @contextlib.asynccontextmanager
@@ -72,6 +74,10 @@ async def stop_tree(process: trio.Process, launch: Launch) -> None:
     signal_group(pgid)
     with trio.move_on_after(_REAP_GRACE_SECS):
         await process.wait()
+        # bwrap's init is in the group too, and reaping bwrap does not wait for it: the pid
+        # namespace ends (killing what is inside) only once that init has died.
+        while group_running(pgid):  # noqa: ASYNC110 (no event for a non-child's death)
+            await trio.sleep(_POLL_SECS)
     await trio.to_thread.run_sync(launch.discard)
 
 

@@ -12,9 +12,11 @@ import trio
 from openheim.testing import HttpError, Reply
 from tests.acp.client import chunk_text, kinds, open_agent, updates
 from tests.e2e.conftest import Home, request_messages
-from tests.processes import live_with_marker
+from tests.processes import live_with_marker, unique_seconds
 
 ASK_SHELL = '\n[permissions]\nexecute_command = "ask"\n'
+
+MARKER = unique_seconds(30)
 
 
 def prompt(session_id: str, text: str) -> dict[str, Any]:
@@ -171,7 +173,7 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
         [
             Reply.tool_call(
                 "execute_command",
-                {"command": "echo started > shell.pid; sleep 30.419 & sleep 30.419"},
+                {"command": f"echo started > shell.pid; sleep {MARKER} & sleep {MARKER}"},
                 id="call_long",
             ),
             Reply.text("after the cancel"),
@@ -189,7 +191,7 @@ async def test_cancel_kills_the_command_then_the_session_continues_and_reloads(
             ):
                 with trio.move_on_after(0.05):
                     await agent.receive()
-        marker = "30.419"
+        marker = MARKER
         assert live_with_marker(marker), "the command should be running"
 
         cancelled_at = trio.current_time()

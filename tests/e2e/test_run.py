@@ -13,7 +13,9 @@ import trio
 
 from openheim.testing import HttpError, Reply
 from tests.e2e.conftest import API_KEY, Home, request_messages
-from tests.processes import live_with_marker
+from tests.processes import live_with_marker, unique_seconds
+
+MARKER = unique_seconds(30)
 
 
 async def test_two_step_task_prints_answer_and_persists_history(home: Home) -> None:
@@ -132,7 +134,7 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
         [
             Reply.tool_call(
                 "execute_command",
-                {"command": "echo started > shell.pid; sleep 30.417 & sleep 30.417"},
+                {"command": f"echo started > shell.pid; sleep {MARKER} & sleep {MARKER}"},
             ),
             Reply.text("resumed fine"),
         ]
@@ -152,7 +154,7 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
                 # Another process writes the file: polling is the only way to see it.
                 while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
                     await trio.sleep(0.05)
-            marker = "30.417"
+            marker = MARKER
             assert live_with_marker(marker), "the command should be running"
             process.send_signal(signal.SIGINT)
             with trio.fail_after(5):

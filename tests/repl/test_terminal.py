@@ -8,8 +8,10 @@ import trio
 
 from openheim.testing import Reply
 from tests.e2e.conftest import request_messages
-from tests.processes import live_with_marker
+from tests.processes import live_with_marker, unique_seconds
 from tests.repl.conftest import ReplHome
+
+MARKER = unique_seconds(30)
 
 
 async def test_tool_exchange_then_ctrl_d_exits_and_keeps_the_conversation(home: ReplHome) -> None:
@@ -50,7 +52,7 @@ async def test_ctrl_c_cancels_the_running_tool_not_the_repl(home: ReplHome) -> N
         [
             Reply.tool_call(
                 "execute_command",
-                {"command": "echo started > shell.pid; sleep 30.418 & sleep 30.418"},
+                {"command": f"echo started > shell.pid; sleep {MARKER} & sleep {MARKER}"},
             ),
             Reply.text("still here"),
         ]
@@ -62,7 +64,7 @@ async def test_ctrl_c_cancels_the_running_tool_not_the_repl(home: ReplHome) -> N
         # The shell writes the file: polling is the only way to see it.
         while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
             await trio.sleep(0.05)
-    marker = "30.418"
+    marker = MARKER
     assert live_with_marker(marker), "the command should be running"
 
     await screen.control("c")

@@ -17,7 +17,7 @@ from openheim.sandbox.policy import Limits, SandboxSettings, tenant_policy
 from openheim.sandbox.sandbox import Backend, Sandbox
 from openheim.tools.base import ToolContext
 from openheim.tools.shell import ExecuteCommandTool
-from tests.processes import live_with_marker
+from tests.processes import live_with_marker, unique_seconds
 
 
 def make_backend(name: str) -> Backend:
@@ -42,22 +42,24 @@ def tenant_context(
 
 async def test_a_timeout_ends_daemons_too(tmp_path: Path, backend: str) -> None:
     context = tenant_context(backend, tmp_path)
+    daemon, orphan = unique_seconds(1001), unique_seconds(1001)
     result = await ExecuteCommandTool().call(
-        {"command": "setsid -f sleep 1001.5; (sleep 1001.6 &); sleep 30", "timeout_secs": 1},
+        {"command": f"setsid -f sleep {daemon}; (sleep {orphan} &); sleep 30", "timeout_secs": 1},
         context,
     )
     assert result.is_error and "timed out after 1 s" in result.content
-    assert live_with_marker("1001.5") == [] and live_with_marker("1001.6") == []
+    assert live_with_marker(daemon) == [] and live_with_marker(orphan) == []
 
 
 async def test_a_cancelled_command_ends_its_whole_tree(tmp_path: Path, backend: str) -> None:
     context = tenant_context(backend, tmp_path)
+    daemon = unique_seconds(1002)
     with trio.move_on_after(1) as scope:
         await ExecuteCommandTool().call(
-            {"command": "setsid -f sleep 1002.5; echo go; sleep 30"}, context
+            {"command": f"setsid -f sleep {daemon}; echo go; sleep 30"}, context
         )
     assert scope.cancelled_caught
-    assert live_with_marker("1002.5") == []
+    assert live_with_marker(daemon) == []
 
 
 async def test_memory_limit_stops_a_hog(tmp_path: Path, backend: str) -> None:

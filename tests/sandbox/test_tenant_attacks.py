@@ -15,7 +15,7 @@ import trio
 
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home, home, request_messages
-from tests.processes import live_with_marker
+from tests.processes import live_with_marker, unique_seconds
 from tests.server.client import connect, server_process, write_server_config
 
 __all__ = ["home"]
@@ -71,6 +71,7 @@ async def test_every_escape_is_refused(home: Home, backend: str) -> None:
     configure(home, backend)
     bob = plant_bob(home)
     config = home.path / "config.toml"
+    daemons = [unique_seconds(1000) for _ in range(3)]
     attacks: list[tuple[str, dict[str, Any]]] = [
         ("read_file", {"path": "../bob/secret.txt"}),
         ("read_file", {"path": str(bob / "secret.txt")}),
@@ -84,8 +85,11 @@ async def test_every_escape_is_refused(home: Home, backend: str) -> None:
         ("execute_command", {"command": f"echo x > {bob}/planted3.txt; ls {bob}"}),
         ("execute_command", {"command": "cat /proc/*/environ | tr '\\0' '\\n'"}),
         ("execute_command", {"command": "cat /proc/*/cmdline | tr '\\0' ' '; ps aux"}),
-        ("execute_command", {"command": "setsid -f sleep 1000.123; echo started"}),
-        ("execute_command", {"command": "(sleep 1000.124 &) ; nohup sleep 1000.125 & echo ok"}),
+        ("execute_command", {"command": f"setsid -f sleep {daemons[0]}; echo started"}),
+        (
+            "execute_command",
+            {"command": f"(sleep {daemons[1]} &) ; nohup sleep {daemons[2]} & echo ok"},
+        ),
         ("execute_command", {"command": "cat /etc/shadow; ls /root /home /srv"}),
     ]
     results = await run_as_alice(home, attacks, parallel=True)
@@ -99,7 +103,7 @@ async def test_every_escape_is_refused(home: Home, backend: str) -> None:
     assert "openheim serve" not in results[11] and "-m openheim" not in results[11]
     assert sorted(p.name for p in bob.iterdir()) == ["secret.txt"]
     assert (bob / "secret.txt").read_text() == BOB_SECRET
-    for marker in ("1000.123", "1000.124", "1000.125"):
+    for marker in daemons:
         assert live_with_marker(marker) == [], f"{marker} outlived the command"
 
 
