@@ -409,6 +409,9 @@ class _ConfigReader:
             allowed_origins=self._origins(table),
             metrics_token=table.get("metrics_token", str),
             client_mcp_servers=client_mcp,
+            max_workspace_bytes=table.integer(  # type: ignore[arg-type]
+                "max_workspace_bytes", 1024 * 1024 * 1024, minimum=0
+            ),
         )
         table.reject_unknown()
         return server

@@ -154,6 +154,8 @@ class ServerConfig:
     metrics_token: str | None = attrs.field(default=None, repr=False)
     #: None: ``all`` without tokens (one local user), ``none`` with tokens.
     client_mcp_servers: ClientMcpPolicy | None = None
+    #: Bytes a tenant's workspace may hold (with tokens); 0 means no quota.
+    max_workspace_bytes: int = 1024 * 1024 * 1024
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from openheim.sandbox.policy import (
     local_policy,
     tenant_policy,
 )
+from openheim.sandbox.quota import WorkspaceQuota
 from openheim.sandbox.sandbox import Sandbox
 from openheim.sandbox.select import Choice, choose
 
@@ -71,9 +72,10 @@ class Sandboxing:
         *,
         tenant: bool,
         slots: trio.Semaphore | None = None,
+        quota: WorkspaceQuota | None = None,
     ) -> Sandbox:
         """The sandbox of a session working in ``roots`` (its cwd first)."""
-        return Sandbox(self.choice.backend, self.policy(roots, tenant=tenant), slots)
+        return Sandbox(self.choice.backend, self.policy(roots, tenant=tenant), slots, quota)
 
     def policy(self, roots: Sequence[Path], *, tenant: bool) -> SandboxPolicy:
         settings = self.settings

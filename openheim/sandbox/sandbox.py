@@ -20,6 +20,7 @@ import trio
 from openheim.sandbox.environment import NONINTERACTIVE_ENV
 from openheim.sandbox.limits import limit_argv
 from openheim.sandbox.policy import SandboxPolicy
+from openheim.sandbox.quota import WorkspaceQuota
 
 
 @attrs.frozen
@@ -71,6 +72,8 @@ class Sandbox:
     policy: SandboxPolicy
     #: The tenant's cap on commands at once; None means no cap.
     slots: trio.Semaphore | None = None
+    #: The tenant's workspace quota; None means none.
+    quota: WorkspaceQuota | None = None
 
     @property
     def name(self) -> str:

@@ -41,6 +41,7 @@ from typing import Any
 import attrs
 import trio
 
+from openheim.sandbox.quota import WorkspaceQuota
 from openheim.server.fs_paths import (
     OUTSIDE_MESSAGE,
     FsError,
@@ -216,10 +217,17 @@ class FsChannel:
     """One connection's fs channel: confined CRUD plus at most one watcher (see module doc)."""
 
     def __init__(
-        self, root: Path, send: Send, nursery: trio.Nursery, limits: FsLimits | None = None
+        self,
+        root: Path,
+        send: Send,
+        nursery: trio.Nursery,
+        limits: FsLimits | None = None,
+        quota: WorkspaceQuota | None = None,
     ) -> None:
         self.root = Path(root)
         self.limits = limits or FsLimits()
+        #: The tenant's workspace quota: writes reserve their size in it first.
+        self.quota = quota
         self._send = send
         self._nursery = nursery
         self._watcher: FsWatcher | None = None
@@ -276,13 +284,15 @@ class FsChannel:
                 content = await self._run(read_sync, path, self.limits.max_read_bytes)
                 return {"type": "file_content", "path": path, "content": content}
             case Write(path, content):
-                await self._run(write_sync, path, content)
+                await self._run(write_sync, path, content, self.quota)
                 return {"type": "write_success", "path": path}
             case Mkdir(path):
                 await self._run(mkdir_sync, path)
                 return {"type": "mkdir_success", "path": path}
             case Delete(path):
                 await self._run(delete_sync, path)
+                if self.quota is not None:  # the room it freed counts at once
+                    await trio.to_thread.run_sync(self.quota.measure)
                 return {"type": "delete_success", "path": path}
             case Rename(source, destination):
                 await self._run(rename_sync, source, destination)

@@ -31,6 +31,7 @@ from openheim.fsutil import atomic_write_at
 from openheim.sandbox import fileops, paths
 from openheim.sandbox.fileops import retrying
 from openheim.sandbox.paths import Confinement, InvalidPath, Missing, PathRefused, Resolved, check
+from openheim.sandbox.quota import WorkspaceQuota
 
 T = TypeVar("T")
 
@@ -241,12 +242,16 @@ def read_sync(root: Path, requested: str, max_bytes: int) -> str:
         raise FsError("Failed to read: binary file, not UTF-8 text") from None
 
 
-def write_sync(root: Path, requested: str, content: str) -> None:
+def write_sync(
+    root: Path, requested: str, content: str, quota: WorkspaceQuota | None = None
+) -> None:
     def write(target: Resolved) -> None:
         try:
             data = content.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate from a JSON "\ud800"
             raise FsError("Failed to write: content is not valid Unicode") from None
+        if quota is not None:
+            quota.reserve(target.dir_fd, target.name, len(data))
         atomic_write_at(target.dir_fd, target.name, data, shown=target.path)
 
     try:

@@ -27,6 +27,7 @@ from openheim.concurrency import open_service_nursery
 from openheim.config.model import ServerConfig
 from openheim.fsutil import make_folders
 from openheim.logs import bind_log_context
+from openheim.sandbox.quota import WorkspaceQuota
 from openheim.session import Runtime, SessionPolicy, SessionRegistry
 from openheim.store.base import HistoryStore
 
@@ -125,6 +126,11 @@ class Tenants:
             return self.workspace_root, store
         return self.workspace_root / name, store.for_tenant(name)
 
+    def _quota(self, root: Path) -> WorkspaceQuota | None:
+        """Tenants with tokens share the disk with strangers; the local user does not."""
+        limit = self._settings.max_workspace_bytes
+        return None if self._local or limit == 0 else WorkspaceQuota(root, limit)
+
     async def _hold(self, name: str, task_status: trio.TaskStatus[Tenant]) -> None:
         bind_log_context(replace=True, tenant=name)
         root, store = self._places(name)
@@ -139,6 +145,7 @@ class Tenants:
             confined_tenant=not self._local,
             command_slots=trio.Semaphore(self._runtime.config.sandbox.max_commands_per_tenant),
             workspace=root,
+            quota=self._quota(root),
         )
         policy = SessionPolicy(max_sessions=settings.max_sessions_per_tenant, workspace=root)
         async with (

@@ -228,7 +228,8 @@ class Connection:
             dispatcher = AcpDispatcher(self.tenant.registry, send, nursery, self._settings.acp)
             fs_requests: trio.MemorySendChannel[Any] | None = None
             if self._multiplexed:
-                fs = FsChannel(self.tenant.root, self._send_fs, nursery)
+                quota = self.tenant.runtime.quota
+                fs = FsChannel(self.tenant.root, self._send_fs, nursery, quota=quota)
                 fs_requests, fs_inbox = trio.open_memory_channel[Any](FS_REQUESTS)
                 nursery.start_soon(fs.serve, fs_inbox)
             self.tenant.holders.add(dispatcher)

@@ -20,6 +20,7 @@ from openheim.config.resolve import resolve_api_key
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.client import ProviderClient, open_provider
 from openheim.sandbox.factory import Sandboxing, open_sandboxing
+from openheim.sandbox.quota import WorkspaceQuota
 from openheim.sandbox.sandbox import Sandbox
 from openheim.store.base import HistoryStore
 from openheim.store.select import open_history_store
@@ -91,6 +92,7 @@ class Runtime:
         confined_tenant: bool = False,
         command_slots: trio.Semaphore | None = None,
         workspace: Path | None = None,
+        quota: WorkspaceQuota | None = None,
     ) -> None:
         self.config = config
         self.paths = paths
@@ -114,6 +116,8 @@ class Runtime:
         self.command_slots = command_slots
         #: A server tenant's whole workspace: its sessions' tools may write all of it.
         self.workspace = workspace
+        #: A server tenant's workspace quota, shared by its sessions and its fs channel.
+        self.quota = quota
 
     def with_store(
         self,
@@ -124,6 +128,7 @@ class Runtime:
         confined_tenant: bool = False,
         command_slots: trio.Semaphore | None = None,
         workspace: Path | None = None,
+        quota: WorkspaceQuota | None = None,
     ) -> Runtime:
         """The same runtime over another history (a tenant's): providers stay shared."""
         return Runtime(
@@ -141,6 +146,7 @@ class Runtime:
             confined_tenant=confined_tenant,
             command_slots=command_slots,
             workspace=workspace,
+            quota=quota,
         )
 
     def tools(self) -> ToolRegistry:
@@ -167,7 +173,7 @@ class Runtime:
         if self.workspace is not None:
             roots = (self.workspace, *roots)
         return self.sandboxing.for_session(
-            roots, tenant=self.confined_tenant, slots=self.command_slots
+            roots, tenant=self.confined_tenant, slots=self.command_slots, quota=self.quota
         )
 
 

@@ -39,6 +39,7 @@ from openheim.sandbox.paths import (
     check,
 )
 from openheim.sandbox.policy import SandboxPolicy
+from openheim.sandbox.quota import WorkspaceQuota
 from openheim.sandbox.sandbox import unconfined
 from openheim.tools.base import FileAccessError, ToolContext
 
@@ -343,7 +344,12 @@ class ReadFileTool:
 # --- write_file --------------------------------------------------------------------------------
 
 
-def write_text_sync(path: Path, content: str, policy: SandboxPolicy | None = None) -> ToolResult:
+def write_text_sync(
+    path: Path,
+    content: str,
+    policy: SandboxPolicy | None = None,
+    quota: WorkspaceQuota | None = None,
+) -> ToolResult:
     """Blocking body of ``write_file``; run it in a worker thread. ``policy`` (unconfined if
     None) bounds what may be written: raises ``PathRefused`` or ``InvalidPath`` outside it.
     Missing parent folders are created; a symlink inside the policy is written through."""
@@ -351,6 +357,8 @@ def write_text_sync(path: Path, content: str, policy: SandboxPolicy | None = Non
     confinement = Confinement.of(policy or unconfined().policy, Access.WRITE)
 
     def write(resolved: Resolved) -> None:
+        if quota is not None:
+            quota.reserve(resolved.dir_fd, resolved.name, len(data))
         atomic_write_at(resolved.dir_fd, resolved.name, data, shown=str(path))
 
     try:
@@ -408,7 +416,9 @@ class WriteFileTool:
                 return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {path}")
         # Not abandoned on cancel: the thread must finish so no temp file is left behind.
         try:
-            return await trio.to_thread.run_sync(write_text_sync, path, content, policy)
+            return await trio.to_thread.run_sync(
+                write_text_sync, path, content, policy, context.sandbox.quota
+            )
         except PathRefused:
             return _refused(raw, Access.WRITE, policy)
         except InvalidPath as exc:

@@ -168,7 +168,18 @@ class ExecuteCommandTool:
             outcome = await self.run(command, context, timeout)
         except OSError as exc:
             return ToolResult(f"Could not start the command: {exc}", is_error=True)
-        return format_outcome(outcome)
+        result = format_outcome(outcome)
+        quota = context.sandbox.quota
+        if quota is not None:
+            # Commands write by themselves: measure after each, and say so when over.
+            used = await trio.to_thread.run_sync(quota.measure)
+            if used > quota.limit:
+                note = (
+                    f"[the workspace now holds {used} bytes, over its quota of {quota.limit}: "
+                    "delete files; writes fail until it is under]"
+                )
+                result = ToolResult(f"{result.content}\n{note}", is_error=True)
+        return result
 
     def _timeout(self, value: object) -> float | None:
         """The effective timeout, capped at ``max_timeout``; None if ``value`` is unusable."""
