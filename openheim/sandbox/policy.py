@@ -84,8 +84,6 @@ class SandboxPolicy:
     #: The complete environment of a sandboxed process (before the tool's own additions).
     env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     limits: Limits = attrs.field(factory=Limits)
-    #: Whether this is the strict policy of a server tenant (reported, and it decides defaults).
-    tenant: bool = False
 
     @property
     def workspace(self) -> Path:
@@ -129,7 +127,6 @@ def tenant_policy(
         network=settings.network,
         env=env,
         limits=settings.limits,
-        tenant=True,
     )
 
 
@@ -143,7 +140,7 @@ def local_policy(
 ) -> SandboxPolicy:
     """A local user's policy: read what the user can, write the workspace and temp only."""
     roots = _roots(workspace)
-    temps = tuple(Path(os.path.realpath(p)) for p in temp_dirs)
+    temps = _real(temp_dirs)
     return SandboxPolicy(
         writable=roots + tuple(t for t in temps if t not in roots),
         readable=(),
@@ -153,7 +150,6 @@ def local_policy(
         network=settings.network,
         env=env,
         limits=settings.limits,
-        tenant=False,
     )
 
 

@@ -44,7 +44,6 @@ def policy(workspace: Path, **changes: object) -> SandboxPolicy:
         "writable": (workspace,),
         "readable": (*(root for root in SYSTEM_ROOTS if root.exists()), PYTHON_ROOT),
         "env": ENV,
-        "tenant": True,
     }
     settings.update(changes)
     return SandboxPolicy(**settings)  # type: ignore[arg-type]

@@ -23,7 +23,7 @@ def test_a_tenant_reads_system_folders_and_its_workspace_and_writes_only_the_wor
     alice.mkdir()
     bob.mkdir()
     policy = tenant_policy([alice], SandboxSettings(), {"PATH": "/bin"})
-    assert policy.tenant and policy.private_tmp and not policy.read_anywhere
+    assert policy.private_tmp and not policy.read_anywhere
     assert policy.may_read(Path("/usr/bin/env")) and not policy.may_write(Path("/usr/bin/x"))
     assert policy.may_read(alice / "f") and policy.may_write(alice / "d" / "f")
     assert not policy.may_read(bob / "f") and not policy.may_write(bob / "f")
