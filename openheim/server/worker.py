@@ -7,7 +7,8 @@ never reads waits forever: no timeout, no cancellation, not even server shutdown
 ``StallGuard``: a write that makes no progress for ``stall_timeout`` seconds closes the socket,
 which wakes the shielded send and lets hypercorn see a closed connection. The rest (lifespan,
 HTTP/1.1, WebSocket, keep-alive, graceful shutdown) is hypercorn's own code, imported, but for
-the WebSocket stream's frame handling (``ws_frames``).
+the WebSocket stream's frame handling (``ws_frames``) and the reason phrase in HTTP/1.1 status
+lines (``status_line``).
 
 TLS is left to a reverse proxy: ``serve`` speaks plain HTTP.
 """
@@ -28,7 +29,7 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import repr_socket_addr, wrap_app
 
-from openheim.server import ws_frames
+from openheim.server import status_line, ws_frames
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ async def worker_serve(
     they are cancelled.
     """
     ws_frames.install()
+    status_line.install()
     sockets = config.create_sockets()
     listeners = []
     binds = []

@@ -112,12 +112,14 @@ async def test_browsers_are_held_to_allowed_origins(home: Home) -> None:
                 f"{server.url}/api/models", headers={"Origin": "https://evil.example"}
             )
             assert evil.status_code == 403
+            assert evil.extensions["reason_phrase"] == b"Forbidden"
             assert "access-control-allow-origin" not in evil.headers
             rebound = await http.get(f"{server.url}/api/models", headers={"Host": "evil.example"})
             assert rebound.status_code == 403
             for origin in ("http://localhost:5173", "https://app.example.com"):
                 ok = await http.get(f"{server.url}/api/models", headers={"Origin": origin})
                 assert ok.status_code == 200
+                assert ok.extensions["reason_phrase"] == b"OK"
                 assert ok.headers["access-control-allow-origin"] == origin
             plain = await http.get(f"{server.url}/api/models")
             assert "access-control-allow-origin" not in plain.headers
@@ -130,6 +132,7 @@ async def test_browsers_are_held_to_allowed_origins(home: Home) -> None:
                 },
             )
             assert preflight.status_code == 204
+            assert preflight.extensions["reason_phrase"] == b"No Content"
             assert "content-type" not in preflight.headers
             assert preflight.headers["access-control-allow-headers"] == "Authorization"
 
