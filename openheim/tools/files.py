@@ -91,8 +91,9 @@ async def _check_for_editor(
     return None
 
 
-def _os_error(action: str, path: Path, exc: OSError) -> ToolResult:
-    """One line the model can act on, for the errors a file operation can expect."""
+def _os_error(action: str, path: str, exc: OSError) -> ToolResult:
+    """One line the model can act on, for the errors a file operation can expect; ``path`` is
+    the name the model used (a tenant never sees where its workspace lives)."""
     if isinstance(exc, FileNotFoundError):
         message = f"File not found: {path}"
     elif isinstance(exc, IsADirectoryError):
@@ -199,23 +200,30 @@ def _cap_note(piece: _Slice, total: str, max_bytes: int) -> str:
 
 
 def read_text_sync(
-    path: Path, offset: int, limit: int | None, max_bytes: int, policy: SandboxPolicy | None = None
+    path: Path,
+    offset: int,
+    limit: int | None,
+    max_bytes: int,
+    policy: SandboxPolicy | None = None,
+    shown: str | None = None,
 ) -> ToolResult:
     """Blocking body of ``read_file``; run it in a worker thread. ``policy`` (unconfined if
-    None) bounds what may be read: raises ``PathRefused`` or ``InvalidPath`` outside it."""
+    None) bounds what may be read: raises ``PathRefused`` or ``InvalidPath`` outside it.
+    Messages name the file as ``shown`` (the path as the model sent it), else ``path``."""
     confinement = Confinement.of(policy or unconfined().policy, Access.READ)
+    name = str(path) if shown is None else shown
     try:
         return retrying(
             confinement,
             _absolute(path),
-            lambda resolved: _read_at(resolved, path, offset, limit, max_bytes),
+            lambda resolved: _read_at(resolved, name, offset, limit, max_bytes),
         )
     except OSError as exc:
-        return _os_error("read", path, exc)
+        return _os_error("read", name, exc)
 
 
 def _read_at(
-    resolved: Resolved, path: Path, offset: int, limit: int | None, max_bytes: int
+    resolved: Resolved, path: str, offset: int, limit: int | None, max_bytes: int
 ) -> ToolResult:
     # O_NONBLOCK: opening a FIFO must not hang the thread; it is refused just below.
     fd = open_final(resolved, os.O_RDONLY | os.O_NONBLOCK)
@@ -244,7 +252,7 @@ def _read_at(
     return ToolResult(text)
 
 
-def cap_text(text: str, path: Path, offset: int, max_bytes: int) -> ToolResult:
+def cap_text(text: str, path: str, offset: int, max_bytes: int) -> ToolResult:
     """Text another party read for us (an ACP client), capped as a disk read would be."""
     if not text:
         if offset == 1:
@@ -261,7 +269,7 @@ def cap_text(text: str, path: Path, offset: int, max_bytes: int) -> ToolResult:
     return ToolResult(shown + _cap_note(piece, f"the editor sent {total}", max_bytes))
 
 
-def _binary(path: Path, size: int) -> ToolResult:
+def _binary(path: str, size: int) -> ToolResult:
     return ToolResult(f"{path}: binary file, {size} bytes; not shown", is_error=True)
 
 
@@ -321,9 +329,9 @@ class ReadFileTool:
             except NotImplementedError:
                 pass  # this client does not read files: use the disk
             except FileAccessError as exc:
-                return ToolResult(f"Cannot read {path}: {exc}", is_error=True)
+                return ToolResult(f"Cannot read {_shown(raw)}: {exc}", is_error=True)
             else:
-                return cap_text(text, path, offset or 1, self.max_bytes)
+                return cap_text(text, _shown(raw), offset or 1, self.max_bytes)
         # Abandon on cancel: a read changes nothing, and a hung network disk must not wedge it.
         try:
             return await trio.to_thread.run_sync(
@@ -333,6 +341,7 @@ class ReadFileTool:
                 limit,
                 self.max_bytes,
                 policy,
+                _shown(raw),
                 abandon_on_cancel=True,
             )
         except PathRefused:
@@ -349,23 +358,26 @@ def write_text_sync(
     content: str,
     policy: SandboxPolicy | None = None,
     quota: WorkspaceQuota | None = None,
+    shown: str | None = None,
 ) -> ToolResult:
     """Blocking body of ``write_file``; run it in a worker thread. ``policy`` (unconfined if
     None) bounds what may be written: raises ``PathRefused`` or ``InvalidPath`` outside it.
-    Missing parent folders are created; a symlink inside the policy is written through."""
+    Missing parent folders are created; a symlink inside the policy is written through.
+    Messages name the file as ``shown`` (the path as the model sent it), else ``path``."""
     data = content.encode("utf-8")
+    name = str(path) if shown is None else shown
     confinement = Confinement.of(policy or unconfined().policy, Access.WRITE)
 
     def write(resolved: Resolved) -> None:
         if quota is not None:
             quota.reserve(resolved.dir_fd, resolved.name, len(data))
-        atomic_write_at(resolved.dir_fd, resolved.name, data, shown=str(path))
+        atomic_write_at(resolved.dir_fd, resolved.name, data, shown=name)
 
     try:
         retrying(confinement, _absolute(path), write, missing=Missing.CREATE)
     except OSError as exc:
-        return _os_error("write", path, exc)
-    return ToolResult(f"Wrote {len(data)} bytes to {path}")
+        return _os_error("write", name, exc)
+    return ToolResult(f"Wrote {len(data)} bytes to {name}")
 
 
 class WriteFileTool:
@@ -411,13 +423,13 @@ class WriteFileTool:
             except NotImplementedError:
                 pass  # this client does not write files: use the disk
             except FileAccessError as exc:
-                return ToolResult(f"Cannot write {path}: {exc}", is_error=True)
+                return ToolResult(f"Cannot write {_shown(raw)}: {exc}", is_error=True)
             else:
-                return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {path}")
+                return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {_shown(raw)}")
         # Not abandoned on cancel: the thread must finish so no temp file is left behind.
         try:
             return await trio.to_thread.run_sync(
-                write_text_sync, path, content, policy, context.sandbox.quota
+                write_text_sync, path, content, policy, context.sandbox.quota, _shown(raw)
             )
         except PathRefused:
             return _refused(raw, Access.WRITE, policy)

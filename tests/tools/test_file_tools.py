@@ -88,7 +88,7 @@ async def test_read_empty_file(tmp_path: Path) -> None:
 
 async def test_read_missing(tmp_path: Path) -> None:
     result = await read(tmp_path, path="nope.txt")
-    assert result == ToolResult(f"File not found: {tmp_path / 'nope.txt'}", is_error=True)
+    assert result == ToolResult("File not found: nope.txt", is_error=True)
 
 
 async def test_read_directory(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ async def test_read_permission_denied(tmp_path: Path) -> None:
 async def test_read_binary_with_nul(tmp_path: Path) -> None:
     (tmp_path / "bin").write_bytes(b"abc\0def")
     result = await read(tmp_path, path="bin")
-    assert result == ToolResult(f"{tmp_path / 'bin'}: binary file, 7 bytes; not shown", True)
+    assert result == ToolResult("bin: binary file, 7 bytes; not shown", True)
 
 
 async def test_read_invalid_utf8_is_binary(tmp_path: Path) -> None:
@@ -180,7 +180,7 @@ async def test_write_creates_parents(tmp_path: Path) -> None:
 
 async def test_write_relative_to_cwd(tmp_path: Path) -> None:
     result = await write(tmp_path, path="sub/x.txt", content="")
-    assert result == ToolResult(f"Wrote 0 bytes to {tmp_path / 'sub' / 'x.txt'}")
+    assert result == ToolResult("Wrote 0 bytes to sub/x.txt")
     assert (tmp_path / "sub" / "x.txt").read_text() == ""
 
 
@@ -218,7 +218,7 @@ async def test_write_through_symlink(tmp_path: Path) -> None:
 async def test_write_to_directory_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     result = await write(tmp_path, path="d", content="x")
-    assert result == ToolResult(f"{tmp_path / 'd'} is a directory, not a file", is_error=True)
+    assert result == ToolResult("d is a directory, not a file", is_error=True)
     assert leftovers(tmp_path) == []
 
 
@@ -240,7 +240,7 @@ async def test_write_failure_leaves_original_and_no_temp(
 
     monkeypatch.setattr("openheim.fsutil.os.fsync", full_disk)
     result = await write(tmp_path, path="keep.txt", content="new")
-    assert result == ToolResult(f"Cannot write {target}: No space left on device", is_error=True)
+    assert result == ToolResult("Cannot write keep.txt: No space left on device", is_error=True)
     assert target.read_text() == "original"
     assert names(tmp_path) == ["keep.txt"]
 
@@ -336,10 +336,15 @@ async def test_a_tenant_works_inside(tenants: tuple[Path, Path]) -> None:
     context = confined(alice)
     assert await ReadFileTool().call({"path": "a.txt"}, context) == ToolResult("alice")
     result = await WriteFileTool().call({"path": "inside/new/n.txt", "content": "n"}, context)
-    assert result == ToolResult(f"Wrote 1 bytes to {alice / 'inside/new/n.txt'}")
+    assert result == ToolResult("Wrote 1 bytes to inside/new/n.txt")
     assert (alice / "sub" / "new" / "n.txt").read_text() == "n"
     result = await ReadFileTool().call({"path": str(alice / "sub/new/n.txt")}, context)
     assert result == ToolResult("n")
+    # Messages name the file as the model sent it, never where the workspace lives.
+    missing = await ReadFileTool().call({"path": "inside/gone.txt"}, context)
+    assert missing == ToolResult("File not found: inside/gone.txt", is_error=True)
+    folder = await WriteFileTool().call({"path": "inside", "content": "x"}, context)
+    assert folder == ToolResult("inside is a directory, not a file", is_error=True)
 
 
 async def test_hidden_paths_are_refused(tenants: tuple[Path, Path]) -> None:
