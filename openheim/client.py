@@ -127,8 +127,7 @@ class OpenheimClient:
 
     @staticmethod
     def _wrap(session: Session, asker: Asker | None) -> ClientSession:
-        session.asker = asker
-        return ClientSession(session)
+        return ClientSession(session, asker)
 
 
 def _paths(home: Path | str | None, env: Mapping[str, str]) -> Paths:
@@ -138,8 +137,10 @@ def _paths(home: Path | str | None, env: Mapping[str, str]) -> Paths:
 class ClientSession:
     """One conversation. Prompts on a session run one after another."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, asker: Asker | None = None) -> None:
         self._session = session
+        #: Asked about ``ask`` tools while this handle runs a turn.
+        self._asker = asker
 
     @property
     def id(self) -> str:
@@ -164,7 +165,8 @@ class ClientSession:
         """Run one turn and return the answer: the text the model wrote after its last tool
         call. Raises ``OpenheimError`` subclasses (``ProviderError``, ...) on failure."""
         start = len(self._session.conversation.messages)
-        await self._session.prompt(text)
+        async with self._session.attach(self._asker):
+            await self._session.prompt(text)
         turn = self._session.conversation.messages[start:]
         last = next((m for m in reversed(turn) if m.role is Role.ASSISTANT), None)
         return (last.content or "") if last is not None and not last.tool_calls else ""
@@ -196,7 +198,8 @@ class ClientSession:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(_forward, events, send)
                     try:
-                        await self._session.prompt(text)
+                        async with self._session.attach(self._asker):
+                            await self._session.prompt(text)
                     except OpenheimError as error:
                         failure = error
                         nursery.cancel_scope.cancel()

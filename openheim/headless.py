@@ -92,12 +92,11 @@ async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal:
             resume=options.resume,
             continue_latest=options.continue_latest,
         )
-        session.asker = terminal.ask
         renderer = _Renderer(terminal)
         events = session.subscribe()
         failure: OpenheimError | None = None
         outcome: TurnFinished | None = None
-        async with trio.open_nursery() as nursery:
+        async with session.attach(terminal.ask), trio.open_nursery() as nursery:
             nursery.start_soon(renderer.render, events)
             nursery.start_soon(_cancel_on_signals, session, terminal)
             try:

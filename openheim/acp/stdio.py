@@ -24,7 +24,8 @@ from typing import Protocol
 import trio
 
 from openheim.acp.codec import DEFAULT_MAX_LINE_BYTES, LineDecoder, Message, encode
-from openheim.acp.dispatcher import AcpDispatcher, AcpSettings, open_dispatcher
+from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
+from openheim.acp.settings import AcpSettings
 from openheim.session import SessionRegistry
 
 log = logging.getLogger(__name__)

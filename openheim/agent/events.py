@@ -19,6 +19,12 @@ class StopReason(enum.StrEnum):
     CANCELLED = "cancelled"
 
 
+#: The result a tool call gets when a cancel cut it off (in the history, and for clients).
+CANCELLED_RESULT = ToolResult(
+    "cancelled: the user stopped the turn before this call finished", True
+)
+
+
 @attrs.frozen
 class MessageChunk:
     text: str

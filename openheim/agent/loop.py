@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from openheim.agent.events import (
+    CANCELLED_RESULT,
     AgentEvent,
     MessageChunk,
     ProviderRetrying,
@@ -38,10 +39,6 @@ from openheim.providers.base import (
     TextDelta,
 )
 from openheim.tools.base import ToolContext, ToolRegistry
-
-CANCELLED_RESULT = ToolResult(
-    "cancelled: the user stopped the turn before this call finished", True
-)
 
 _STOP_REASONS = {
     FinishReason.LENGTH: StopReason.MAX_TOKENS,

@@ -100,7 +100,6 @@ class Repl:
         self.cwd = cwd
         self.options = options
         self.session = session
-        self._attach(session)
         #: The session whose turn is running, for Ctrl-C; None at the prompt.
         self._turn: Session | None = None
         #: Parallel tool calls may all need an answer: one question at a time.
@@ -150,8 +149,9 @@ class Repl:
         failure: OpenheimError | None = None
         self._turn = session
         self.view.start_turn()
+        asker = partial(self._ask, session) if self.source.interactive else None
         try:
-            async with trio.open_nursery() as nursery:
+            async with session.attach(asker), trio.open_nursery() as nursery:
                 nursery.start_soon(self.view.render, events)
                 try:
                     outcome = await session.prompt(text)
@@ -276,12 +276,8 @@ class Repl:
 
     # --- sessions -------------------------------------------------------------------------
 
-    def _attach(self, session: Session) -> None:
-        session.asker = partial(self._ask, session) if self.source.interactive else None
-
     def _switch(self, session: Session) -> None:
         previous = self.session
-        self._attach(session)
         self.session = session
         if previous is not session:
             self.sessions.close(previous.id)

@@ -22,7 +22,7 @@ import attrs
 import trio
 from hypercorn.config import Config as HypercornConfig
 
-from openheim.acp.dispatcher import AcpSettings
+from openheim.acp.settings import AcpSettings
 from openheim.config.load import read_tokens
 from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.paths import Paths

@@ -36,17 +36,12 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.acp.codec import (
-    Message,
-    dumps_text,
-    encode_text,
-    parse_message,
-    parse_text,
-    to_json,
-)
-from openheim.acp.dispatcher import AcpDispatcher, AcpSettings
+from openheim.acp.codec import Message, encode_text, parse_message, parse_text, to_json
+from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
+from openheim.acp.settings import AcpSettings
 from openheim.config.model import DisconnectPolicy
 from openheim.logs import bind_log_context
+from openheim.server.envelope import Envelope, FrameError, envelope_text, parse_envelope
 from openheim.server.fs import FsChannel, frame_error, greeting
 from openheim.server.tenants import Tenant
 
@@ -61,57 +56,6 @@ OUTBOUND_FRAMES = 128
 FS_REQUESTS = 16
 #: On shutdown, how long queued frames (the prompts' ``cancelled`` answers) may take to flush.
 FLUSH_GRACE = 2.0
-
-CHANNELS = ("agent", "fs")
-
-
-# --- the envelope core ---------------------------------------------------------------------------
-
-
-@attrs.frozen
-class Envelope:
-    channel: str
-    data: Any
-
-
-@attrs.frozen
-class FrameError:
-    """Why a frame cannot be routed; sent back as ``frame_error(message)``."""
-
-    message: str
-
-
-def _kind(value: Any) -> str:
-    return (
-        "null"
-        if value is None
-        else {list: "an array", str: "a string"}.get(type(value), f"a {type(value).__name__}")
-    )
-
-
-def parse_envelope(text: str) -> Envelope | FrameError:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return FrameError(f"{exc.msg} at line {exc.lineno} column {exc.colno}")
-    except RecursionError:
-        return FrameError("nested too deeply")
-    except ValueError:  # an integer with more digits than int() takes (sys.int_info)
-        return FrameError("number too large")
-    if not isinstance(value, dict):
-        return FrameError(f"expected a JSON object, got {_kind(value)}")
-    if "channel" not in value:
-        return FrameError("missing field `channel`")
-    channel = value["channel"]
-    if channel not in CHANNELS:
-        return FrameError(f"unknown channel {json.dumps(channel)}, expected `agent` or `fs`")
-    if "data" not in value:
-        return FrameError("missing field `data`")
-    return Envelope(channel, value["data"])
-
-
-def envelope_text(channel: str, data: Any) -> str:
-    return dumps_text({"channel": channel, "data": data})
 
 
 # --- ASGI, named -----------------------------------------------------------------------------
@@ -163,6 +107,67 @@ def acp_connection_header() -> tuple[bytes, bytes]:
     return (b"acp-connection-id", str(uuid.uuid4()).encode())
 
 
+# --- framing: what differs between /ws and /acp ------------------------------------------------
+
+
+class _BareAcp:
+    """``/acp``: one JSON-RPC message per text frame."""
+
+    path = "/acp"
+
+    def __init__(self, enqueue: Callable[[str], Awaitable[None]]) -> None:
+        self._enqueue = enqueue
+
+    async def send_agent(self, message: Message) -> None:
+        await self._enqueue(encode_text(message))
+
+    async def open(self, tenant: Tenant, nursery: trio.Nursery) -> None:
+        pass
+
+    async def route(self, text: str, dispatcher: AcpDispatcher) -> None:
+        await dispatcher.receive(parse_text(text))
+
+    def close_input(self) -> None:
+        pass
+
+
+class _Multiplexed:
+    """``/ws``: agent and fs channels in envelopes; fs requests go to their own actor over a
+    bounded channel, so slow file work never stalls the reader."""
+
+    path = "/ws"
+
+    def __init__(self, enqueue: Callable[[str], Awaitable[None]]) -> None:
+        self._enqueue = enqueue
+        self._fs_requests: trio.MemorySendChannel[Any] | None = None
+
+    async def send_agent(self, message: Message) -> None:
+        await self._enqueue(envelope_text("agent", to_json(message)))
+
+    async def _send_fs(self, data: dict[str, Any]) -> None:
+        await self._enqueue(envelope_text("fs", data))
+
+    async def open(self, tenant: Tenant, nursery: trio.Nursery) -> None:
+        fs = FsChannel(tenant.root, self._send_fs, nursery, quota=tenant.runtime.quota)
+        self._fs_requests, fs_inbox = trio.open_memory_channel[Any](FS_REQUESTS)
+        nursery.start_soon(fs.serve, fs_inbox)
+        await self._send_fs(greeting())
+
+    async def route(self, text: str, dispatcher: AcpDispatcher) -> None:
+        match parse_envelope(text):
+            case FrameError(message):
+                await self._send_fs(frame_error(message))
+            case Envelope("agent", data):
+                await dispatcher.receive(parse_message(data))
+            case Envelope(_, data):
+                assert self._fs_requests is not None
+                await self._fs_requests.send(data)
+
+    def close_input(self) -> None:
+        if self._fs_requests is not None:
+            self._fs_requests.close()
+
+
 # --- the connection actor --------------------------------------------------------------------
 
 
@@ -188,7 +193,7 @@ class Connection:
         self.done = trio.Event()
         self._socket = socket
         self._settings = settings
-        self._multiplexed = multiplexed
+        self._framing = (_Multiplexed if multiplexed else _BareAcp)(self._enqueue)
         self._reading = trio.CancelScope()
         self._close_code: int | None = None
         self._slow = False
@@ -211,7 +216,7 @@ class Connection:
 
     async def run(self) -> None:
         bind_log_context(tenant=self.tenant.name, connection_id=uuid.uuid4().hex[:12])
-        log.info("connection opened (%s)", "/ws" if self._multiplexed else "/acp")
+        log.info("connection opened (%s)", self._framing.path)
         try:
             await self._run()
         finally:
@@ -222,46 +227,28 @@ class Connection:
         outbound, frames = trio.open_memory_channel[str](OUTBOUND_FRAMES)
         self._outbound = outbound
         written = trio.Event()
+        framing = self._framing
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._write, frames, written)
-            send = self._send_agent if self._multiplexed else self._send_acp
-            dispatcher = AcpDispatcher(self.tenant.registry, send, nursery, self._settings.acp)
-            fs_requests: trio.MemorySendChannel[Any] | None = None
-            if self._multiplexed:
-                quota = self.tenant.runtime.quota
-                fs = FsChannel(self.tenant.root, self._send_fs, nursery, quota=quota)
-                fs_requests, fs_inbox = trio.open_memory_channel[Any](FS_REQUESTS)
-                nursery.start_soon(fs.serve, fs_inbox)
-            self.tenant.holders.add(dispatcher)
             try:
-                if self._multiplexed:
-                    await self._send_fs(greeting())
-                with self._reading:
-                    await self._read(dispatcher, fs_requests)
-                if fs_requests is not None:
-                    fs_requests.close()
-                await self._close(dispatcher, written)
+                async with open_dispatcher(
+                    self.tenant.registry,
+                    framing.send_agent,
+                    self._settings.acp,
+                    on_detach=self.tenant.release,
+                ) as dispatcher:
+                    self.tenant.holders.add(dispatcher)
+                    try:
+                        await framing.open(self.tenant, nursery)
+                        with self._reading:
+                            while (text := await self._socket.receive_text()) is not None:
+                                await framing.route(text, dispatcher)
+                        framing.close_input()
+                        await self._close(dispatcher, written)
+                    finally:
+                        self.tenant.holders.discard(dispatcher)
             finally:
-                self.tenant.holders.discard(dispatcher)
-                session_ids = dispatcher.session_ids()
-                dispatcher.detach()
-                self.tenant.release(session_ids)
                 nursery.cancel_scope.cancel()
-
-    async def _read(
-        self, dispatcher: AcpDispatcher, fs_requests: trio.MemorySendChannel[Any] | None
-    ) -> None:
-        while (text := await self._socket.receive_text()) is not None:
-            if fs_requests is None:
-                await dispatcher.receive(parse_text(text))
-                continue
-            match parse_envelope(text):
-                case FrameError(message):
-                    await self._send_fs(frame_error(message))
-                case Envelope("agent", data):
-                    await dispatcher.receive(parse_message(data))
-                case Envelope(_, data):
-                    await fs_requests.send(data)
 
     async def _close(self, dispatcher: AcpDispatcher, written: trio.Event) -> None:
         """After reading ended: settle the turns, then close the socket if it is still there."""
@@ -314,12 +301,3 @@ class Connection:
             )
             self._slow = True
             self._end(CLOSE_SLOW_CLIENT)
-
-    async def _send_agent(self, message: Message) -> None:
-        await self._enqueue(envelope_text("agent", to_json(message)))
-
-    async def _send_acp(self, message: Message) -> None:
-        await self._enqueue(encode_text(message))
-
-    async def _send_fs(self, data: dict[str, Any]) -> None:
-        await self._enqueue(envelope_text("fs", data))

@@ -1,10 +1,11 @@
 """The session engine every face drives: a runtime of shared parts, and one actor per session."""
 
-from openheim.session.actor import Session, SessionOptions
+from openheim.session.actor import Attachment, Session, SessionOptions
 from openheim.session.registry import SessionPolicy, SessionRegistry
 from openheim.session.runtime import Runtime, open_runtime
 
 __all__ = [
+    "Attachment",
     "Runtime",
     "Session",
     "SessionOptions",

@@ -53,6 +53,26 @@ class SessionOptions:
     additional_roots: tuple[Path, ...] = ()
 
 
+@attrs.define(eq=False)
+class Attachment:
+    """One face's hold on a session (``Session.attach``)."""
+
+    asker: Asker | None
+    files: FileAccess | None
+    _holders: list[Attachment] = attrs.field(alias="holders")
+
+    def claim(self) -> None:
+        """Answer for the session again, ahead of faces that attached since."""
+        if self in self._holders:
+            self._holders.remove(self)
+            self._holders.append(self)
+
+    def release(self) -> None:
+        """Stop answering for the session (also done on leaving ``attach``; safe twice)."""
+        if self in self._holders:
+            self._holders.remove(self)
+
+
 @attrs.frozen
 class _Prompt:
     text: str
@@ -83,10 +103,8 @@ class Session:
         self.permissions = SessionPermissions(
             runtime.config.permissions, allow_all=options.allow_all_tools
         )
-        #: Set by the face: how to ask the user about an ``ask`` tool; None = nobody to ask.
-        self.asker: Asker | None = None
-        #: Set by a face whose client owns the files (ACP ``fs/*``); None = the local disk.
-        self.files: FileAccess | None = None
+        #: The faces holding this session (``attach``), the one that answers for it last.
+        self._attachments: list[Attachment] = []
         #: This session's own MCP servers while it serves; None when it has none.
         self.mcp: McpSupervisor | None = None
         self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
@@ -102,6 +120,33 @@ class Session:
     @property
     def busy(self) -> bool:
         return self._turn is not None
+
+    @property
+    def asker(self) -> Asker | None:
+        """How to ask the user about an ``ask`` tool: the latest attached face's; None = nobody."""
+        return self._attachments[-1].asker if self._attachments else None
+
+    @property
+    def files(self) -> FileAccess | None:
+        """The latest attached face's file access (an editor's buffers); None = the local disk."""
+        for attachment in reversed(self._attachments):
+            if attachment.files is not None:
+                return attachment.files
+        return None
+
+    @contextlib.asynccontextmanager
+    async def attach(
+        self, asker: Asker | None, files: FileAccess | None = None
+    ) -> AsyncIterator[Attachment]:
+        """A face's hold on this session for the ``async with`` body: while held, the face (the
+        latest to attach or ``claim``) answers permission questions and, given ``files``,
+        serves the file tools. Leaving hands both back to the face attached before it."""
+        attachment = Attachment(asker, files, self._attachments)
+        self._attachments.append(attachment)
+        try:
+            yield attachment
+        finally:
+            attachment.release()
 
     # --- the handle -----------------------------------------------------------------------
 

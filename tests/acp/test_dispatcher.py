@@ -11,7 +11,9 @@ import pytest
 import trio
 
 from openheim.acp.codec import Message, Notification, Request, Response, to_json
-from openheim.acp.dispatcher import AcpDispatcher, AcpSettings, open_dispatcher
+from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
+from openheim.acp.methods import Call
+from openheim.acp.settings import AcpSettings
 from openheim.config.load import parse_config
 from openheim.config.paths import Paths
 from openheim.session import SessionRegistry, open_runtime
@@ -132,7 +134,7 @@ async def test_a_failing_handler_is_an_internal_error_and_the_connection_goes_on
 ) -> None:
     client = SlowClient()
 
-    async def broken(params: dict[str, Any]) -> Any:
+    async def broken(call: Call) -> Any:
         raise KeyError("bug")
 
     async with trio.open_nursery() as nursery:

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from openheim.server.ws import Envelope, FrameError, envelope_text, parse_envelope
+from openheim.server.envelope import Envelope, FrameError, envelope_text, parse_envelope
 from tests.fuzz.profiles import FUZZ, no_hang
 from tests.fuzz.strategies import any_text, hostile_values, json_values, mutated_json
 

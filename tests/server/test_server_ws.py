@@ -239,7 +239,7 @@ class StuckSocket:
 
 
 async def test_a_full_outbound_queue_ends_the_connection_with_4408(home: Home) -> None:
-    from openheim.acp.dispatcher import AcpSettings
+    from openheim.acp.settings import AcpSettings
     from openheim.config.load import load_config
     from openheim.config.model import DisconnectPolicy
     from openheim.config.paths import Paths

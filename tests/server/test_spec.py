@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from openheim.acp import dispatcher as dispatcher_module
-from openheim.acp.dispatcher import AcpDispatcher, AcpSettings
+from openheim.acp import connection as connection_module
+from openheim.acp.methods import AgentMethods
 from openheim.server import fs
 from openheim.server.rest import create_rest_app
 
@@ -87,15 +87,20 @@ def server_routes() -> set[str]:
 
 
 def dispatcher_methods() -> set[str]:
-    """Requests in the dispatcher's handler table."""
-    dispatcher = AcpDispatcher(None, None, None, AcpSettings())  # type: ignore[arg-type]
-    return set(dispatcher._handlers)
+    """Requests in the agent's handler table."""
+    return set(AgentMethods(None).table())  # type: ignore[arg-type]
 
 
 def dispatcher_notifications() -> set[str]:
-    """Notifications the dispatcher acts on (``_notified``'s comparisons)."""
-    source = Path(dispatcher_module.__file__).read_text(encoding="utf-8")
+    """Notifications the connection acts on (``_notified``'s comparisons)."""
+    source = Path(connection_module.__file__).read_text(encoding="utf-8")
     return set(re.findall(r'message\.method == "([^"]+)"', source))
+
+
+def acp_sources() -> str:
+    """Every module of the agent's side of ACP: where the methods it sends are named."""
+    folder = Path(connection_module.__file__).parent
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.py")))
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -137,7 +142,7 @@ def test_acp_methods_match_the_dispatcher() -> None:
     assert documented - handled == set(), "documented but not handled by the dispatcher"
     assert handled - documented == set(), "handled by the dispatcher but not documented"
 
-    source = Path(dispatcher_module.__file__).read_text(encoding="utf-8")
+    source = acp_sources()
     sent = headings(AGENT_METHOD_HEADING)
     assert {"session/update", "session/request_permission"} <= sent
     for method in sent:

@@ -215,12 +215,42 @@ async def test_ask_policy_uses_the_face_asker(
             asked.append(call)
             return queue.pop(0) if queue else None
 
-        session.asker = asker
-        await session.prompt("first")
-        await session.prompt("second")
+        async with session.attach(asker):
+            await session.prompt("first")
+            await session.prompt("second")
     results = [m.content or "" for m in session.conversation.messages if m.role is Role.TOOL]
     for result, want in zip(results, expected, strict=True):
         if want == "denied":
             assert result.startswith("permission denied: nobody was available")
         else:
             assert result.startswith(want)
+
+
+async def test_the_latest_attached_face_answers_and_leaving_hands_back(
+    llm: FakeLLMServer, paths: Paths, tmp_path: Path
+) -> None:
+    config = parse_config(config_text(llm), paths.config_file)
+
+    async def first(call: ToolCall) -> Answer | None:
+        return Answer.ALLOW_ONCE
+
+    async def second(call: ToolCall) -> Answer | None:
+        return Answer.REJECT_ONCE
+
+    editor = object()  # a face's FileAccess; only its identity matters here
+    async with (
+        open_runtime(config, paths, env={}) as runtime,
+        SessionRegistry.open(runtime) as sessions,
+    ):
+        session = await sessions.create(SessionOptions(cwd=tmp_path))
+        assert session.asker is None and session.files is None
+        async with session.attach(first, editor) as held:  # type: ignore[arg-type]
+            async with session.attach(second):
+                assert session.asker is second
+                assert session.files is editor  # the later face offers no files of its own
+                held.claim()
+                assert session.asker is first
+            assert session.asker is first
+            held.release()
+            assert session.asker is None and session.files is None
+        assert session.asker is None

@@ -1,0 +1,219 @@
+"""The agent's ACP methods: what each client request does to the sessions.
+
+Every handler takes a ``Call`` and returns the result object, or raises ``RpcError`` (an
+``OpenheimError`` becomes ``-32603`` with its public text). They reach the connection only
+through ``Host`` (the dispatcher), so routing, ordering and I/O stay out of this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import attrs
+
+from openheim import __version__
+from openheim.acp import schema
+from openheim.acp.client_files import ClientCapabilities
+from openheim.acp.codec import INTERNAL_ERROR, RESOURCE_NOT_FOUND, RpcError, invalid_params
+from openheim.acp.connection import AcpConnection, Ticket
+from openheim.acp.feed import SessionFeed
+from openheim.acp.session_params import refused, session_options, set_model
+from openheim.acp.settings import AcpSettings
+from openheim.agent.events import StopReason
+from openheim.errors import (
+    ConfigError,
+    ConversationNotFoundError,
+    HistoryError,
+    OpenheimError,
+    SkillError,
+    WorkspaceError,
+)
+from openheim.session import Session, SessionRegistry
+from openheim.skills import installed_skills
+
+log = logging.getLogger(__name__)
+
+
+@attrs.frozen
+class Call:
+    """One request to answer: its params, and (a prompt) its place in the session's queue."""
+
+    params: dict[str, Any]
+    ticket: Ticket | None = None
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+class Host(Protocol):
+    """What the methods need of the connection they serve."""
+
+    registry: SessionRegistry
+    settings: AcpSettings
+    core: AcpConnection
+    client: ClientCapabilities
+
+    async def attach(self, session: Session) -> SessionFeed: ...
+
+    def feed(self, session_id: str) -> SessionFeed | None: ...
+
+    def release(self, session_id: str) -> None: ...
+
+    async def update(self, session_id: str, update: dict[str, Any]) -> None: ...
+
+    async def wait_turn(self, ticket: Ticket) -> None: ...
+
+    def end_turn(self, ticket: Ticket) -> None: ...
+
+
+class AgentMethods:
+    def __init__(self, host: Host) -> None:
+        self.host = host
+
+    def table(self) -> dict[str, Handler]:
+        """Every request method the agent serves."""
+        return {
+            "initialize": self.initialize,
+            "authenticate": self.authenticate,
+            "session/new": self.new_session,
+            "session/load": self.load_session,
+            "session/list": self.list_sessions,
+            "session/close": self.close_session,
+            "session/prompt": self.prompt,
+            "session/set_config_option": self.set_config_option,
+            "session/set_model": self.set_model_legacy,
+        }
+
+    async def initialize(self, call: Call) -> dict[str, Any]:
+        # Version 1 is the only one: it answers every request (ACP: "else, the latest").
+        self.host.client = ClientCapabilities.parse(call.params.get("clientCapabilities"))
+        runtime = self.host.registry.runtime
+        return schema.initialize_result(
+            version=__version__,
+            config=runtime.config,
+            skills=installed_skills(runtime.paths.skills_dir),
+            tools=runtime.tools().definitions(),
+            mcp_servers=runtime.mcp.describe() if runtime.mcp else (),
+        )
+
+    async def authenticate(self, call: Call) -> dict[str, Any]:
+        return {}
+
+    async def new_session(self, call: Call) -> dict[str, Any]:
+        options = session_options(call.params, self.host.settings.client_mcp_servers)
+        try:
+            session = await self.host.registry.create(options)
+        except (ConfigError, SkillError, WorkspaceError) as exc:
+            raise refused(exc) from None
+        await self.host.attach(session)
+        return {"sessionId": session.id, **self._session_result(session)}
+
+    async def load_session(self, call: Call) -> dict[str, Any]:
+        session_id = call.params.get("sessionId")
+        if not isinstance(session_id, str):
+            raise invalid_params("sessionId must be a string")
+        try:
+            uuid.UUID(session_id)
+        except ValueError:
+            raise invalid_params(f"invalid session id {session_id!r}: expected a UUID") from None
+        options = session_options(call.params, self.host.settings.client_mcp_servers)
+        try:
+            session = await self.host.registry.load(session_id, options)
+        except ConversationNotFoundError as exc:
+            raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
+        except (ConfigError, SkillError, WorkspaceError) as exc:
+            raise refused(exc) from None
+        except HistoryError as exc:
+            log.warning("session/load %s: %s", session_id, exc)
+            raise RpcError(INTERNAL_ERROR, exc.public, exc.public) from None
+        await self.host.attach(session)
+        for update in schema.replay(session.conversation, session.cwd):
+            await self.host.update(session.id, update)
+        return self._session_result(session)
+
+    async def list_sessions(self, call: Call) -> dict[str, Any]:
+        cwd = call.params.get("cwd")
+        if cwd is not None and not isinstance(cwd, str):
+            raise invalid_params("cwd must be a string")
+        metas = await self.host.registry.list()
+        return {
+            "sessions": [
+                schema.session_info(meta) for meta in metas if cwd is None or meta.cwd == cwd
+            ]
+        }
+
+    async def close_session(self, call: Call) -> dict[str, Any]:
+        """Cancel its turn, free it, and stop the MCP servers it was given."""
+        feed = await self._feed(call.params)
+        session_id = feed.session.id
+        self.host.release(session_id)
+        self.host.registry.close(session_id)
+        return {}
+
+    async def prompt(self, call: Call) -> dict[str, Any]:
+        feed = await self._feed(call.params)
+        core = self.host.core
+        # The session was not attached when the prompt arrived: its place is taken now.
+        ticket = call.ticket or core.ticket(feed.session.id)
+        try:
+            text = schema.prompt_text(call.params.get("prompt"))
+            await self.host.wait_turn(ticket)
+            if core.cancelled(ticket):  # cancelled while queued
+                return {"stopReason": StopReason.CANCELLED.value}
+            failure: OpenheimError | None = None
+            stop_reason = StopReason.CANCELLED
+            try:
+                stop_reason = (await feed.session.prompt(text)).stop_reason
+            except OpenheimError as exc:
+                failure = exc
+            mark = feed.mark()  # no checkpoint since prompt() returned
+            await feed.wait_sent(mark)
+        finally:
+            self.host.end_turn(ticket)
+        if core.cancelled(ticket):
+            return {"stopReason": StopReason.CANCELLED.value}
+        if failure is not None:
+            raise RpcError(INTERNAL_ERROR, str(failure), str(failure))
+        return {"stopReason": stop_reason.value}
+
+    async def set_config_option(self, call: Call) -> dict[str, Any]:
+        session = (await self._feed(call.params)).session
+        config_id = call.params.get("configId")
+        if config_id != "model":
+            raise invalid_params(f"unknown config option {config_id!r}; this agent has: model")
+        config = self.host.registry.runtime.config
+        set_model(config, session, call.params.get("value"))
+        return {"configOptions": schema.config_options(config, session.choice)}
+
+    async def set_model_legacy(self, call: Call) -> dict[str, Any]:
+        session = (await self._feed(call.params)).session
+        set_model(self.host.registry.runtime.config, session, call.params.get("modelId"))
+        return {}
+
+    async def _feed(self, params: dict[str, Any]) -> SessionFeed:
+        """The feed of the session ``params`` name, attaching a live one this connection has
+        not used yet (another connection's, or one in its grace period)."""
+        session_id = params.get("sessionId")
+        if not isinstance(session_id, str):
+            raise invalid_params("sessionId must be a string")
+        feed = self.host.feed(session_id)
+        if feed is not None:
+            return feed
+        live = self.host.registry.get(session_id)
+        if live is None:
+            raise RpcError(
+                RESOURCE_NOT_FOUND,
+                f"session {session_id} not found; create one with session/new "
+                "or load it with session/load",
+            )
+        return await self.host.attach(live)
+
+    def _session_result(self, session: Session) -> dict[str, Any]:
+        config = self.host.registry.runtime.config
+        return {
+            "configOptions": schema.config_options(config, session.choice),
+            "models": schema.legacy_models(config, session.choice),
+        }
