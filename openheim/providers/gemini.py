@@ -28,7 +28,6 @@ from openheim.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
-    ToolCallDelta,
 )
 from openheim.providers.http import (
     MAX_BODY_MESSAGE,
@@ -502,14 +501,14 @@ class GeminiStreamDecoder:
     def _handle_part(self, part: dict[str, Any], events: list[ProviderEvent]) -> None:
         call = part.get("functionCall")
         if isinstance(call, dict):
-            events.append(self._add_call(call, part.get("thoughtSignature")))
+            self._add_call(call, part.get("thoughtSignature"))
             return
         text = part.get("text")
         if isinstance(text, str) and text and part.get("thought") is not True:
             self._text.append(text)
             events.append(TextDelta(text))
 
-    def _add_call(self, call: dict[str, Any], signature: Any) -> ToolCallDelta:
+    def _add_call(self, call: dict[str, Any], signature: Any) -> None:
         index = len(self._calls)
         raw_id = call.get("id")
         call_id = raw_id if isinstance(raw_id, str) and raw_id else f"call_{self._id_tag}_{index}"
@@ -518,7 +517,6 @@ class GeminiStreamDecoder:
         arguments = json.dumps(args if isinstance(args, dict) else {}, ensure_ascii=False)
         sig = signature if isinstance(signature, str) and signature else None
         self._calls.append(ToolCall(call_id, name, arguments, signature=sig))
-        return ToolCallDelta(index=index, id=call_id, name=name, arguments=arguments)
 
     def _blocked(self, feedback: dict[str, Any]) -> ProviderError:
         message = f"prompt blocked by Gemini: {feedback['blockReason']}"

@@ -20,7 +20,6 @@ from openheim.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
-    ToolCallDelta,
 )
 from tests.providers.streams import decode_all, end_of
 
@@ -150,16 +149,6 @@ def test_realistic_stream() -> None:
     assert [e for e in events if isinstance(e, TextDelta)] == [
         TextDelta("Let me "),
         TextDelta("check both files — ünïcode 😀."),
-    ]
-    assert [e for e in events if isinstance(e, ToolCallDelta)] == [
-        ToolCallDelta(0, "toolu_01A", "read_file", ""),
-        ToolCallDelta(0, None, None, '{"pa'),
-        ToolCallDelta(0, None, None, 'th": "src/'),
-        ToolCallDelta(0, None, None, 'main.py"}'),
-        ToolCallDelta(1, "toolu_01B", "list_dir", ""),
-        ToolCallDelta(1, None, None, '{"path"'),
-        ToolCallDelta(1, None, None, ': "."'),
-        ToolCallDelta(1, None, None, "}"),
     ]
 
 
