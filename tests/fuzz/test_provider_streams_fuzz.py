@@ -29,7 +29,8 @@ from openheim.providers.base import (
     StreamEnd,
     TextDelta,
 )
-from openheim.providers.gemini import GeminiDialect, GeminiStreamDecoder
+from openheim.providers.gemini import GeminiDialect
+from openheim.providers.gemini_stream import GeminiStreamDecoder
 from openheim.providers.openai import OpenAIDialect, OpenAIStreamDecoder
 from openheim.providers.sse import SSEDecoder
 from openheim.testing import (

@@ -16,7 +16,9 @@ from openheim.providers.base import (
     StreamEnd,
     TextDelta,
 )
-from openheim.providers.gemini import GeminiDialect, GeminiStreamDecoder, to_gemini_schema
+from openheim.providers.gemini import GeminiDialect
+from openheim.providers.gemini_schema import to_gemini_schema
+from openheim.providers.gemini_stream import GeminiStreamDecoder
 from tests.providers.streams import decode_all, end_of
 
 BASE = "https://generativelanguage.googleapis.com/v1beta"
