@@ -122,8 +122,9 @@ class ProviderClient:
             sleep=trio.sleep,
             reraise=True,
         )
+        traced = {"gen_ai.system": self.config.name, "gen_ai.request.model": request.model}
         async for attempt in retrying:
-            with attempt:
+            with attempt, self.observer.span("openheim.provider_request", traced):
                 await self._attempt(request, send)
 
     def _delay(self, state: tenacity.RetryCallState) -> float:
@@ -138,13 +139,7 @@ class ProviderClient:
     async def _attempt(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
-        attributes = {"gen_ai.system": self.config.name, "gen_ai.request.model": request.model}
-        with self.observer.span("openheim.provider_request", attributes):
-            await self._attempt_traced(request, send)
-
-    async def _attempt_traced(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
-    ) -> None:
+        """One HTTP request, within the key's limits; its outcome and time go to the observer."""
         async with self.limiter.slot():
             started = trio.current_time()
             outcome = "error"
