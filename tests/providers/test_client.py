@@ -147,6 +147,20 @@ async def test_drop_after_output_is_not_retried(llm: FakeLLMServer) -> None:
     assert len(llm.requests) == 1
 
 
+async def test_drop_inside_tool_calls_is_retried(llm: FakeLLMServer) -> None:
+    """Calls reach the consumer only whole, with the end: a stream cut among their
+    fragments showed nothing yet, so it is retried like a drop before output."""
+    cut = Reply.tool_call("echo", {"text": "first"}, fragments=4, drop_after=3)
+    llm.script.extend([cut, Reply.tool_call("echo", {"text": "second"})])
+    async with open_provider(config_for(llm), None) as client:
+        events = await collect(client)
+    assert [type(e) for e in events] == [Retrying, StreamEnd]
+    end = events[-1]
+    assert isinstance(end, StreamEnd)
+    assert end.tool_calls[0].parsed_arguments() == {"text": "second"}
+    assert len(llm.requests) == 2
+
+
 async def test_malformed_sse_is_a_clear_final_error(llm: FakeLLMServer) -> None:
     llm.script.extend([Reply.text("abc", malformed_after=1)])
     async with open_provider(config_for(llm), None) as client:
