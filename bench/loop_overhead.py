@@ -56,7 +56,6 @@ from openheim.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
-    ToolCallDelta,
 )
 from openheim.session import Runtime, SessionOptions, SessionRegistry, open_runtime
 from openheim.store.base import ConversationMeta, HistoryStore
@@ -98,8 +97,6 @@ class InstantProvider:
         self.text_reply: list[ProviderEvent] = [TextDelta(p) for p in pieces]
         self.text_reply.append(StreamEnd("".join(pieces), (), FinishReason.STOP, USAGE))
         self.tool_reply: list[ProviderEvent] = [
-            ToolCallDelta(0, CALL.id, CALL.name, ""),
-            ToolCallDelta(0, None, None, CALL.arguments),
             StreamEnd("", (CALL,), FinishReason.TOOL_CALLS, USAGE),
         ]
 

@@ -30,7 +30,6 @@ from openheim.permissions import Answer
 from openheim.session import Session, SessionOptions, SessionRegistry, open_runtime
 
 EXIT_OK = 0
-EXIT_ERROR = 1
 EXIT_MAX_ITERATIONS = 3
 EXIT_CANCELLED = 130
 

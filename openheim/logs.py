@@ -8,13 +8,12 @@ Known secrets (provider keys, tokens) are masked in every line, text or JSON.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import json
 import logging
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -33,19 +32,9 @@ _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
 )
 
 
-@contextlib.contextmanager
-def log_context(**fields: str | None) -> Iterator[None]:
-    """Add fields to every line logged in this task and the tasks it starts meanwhile."""
-    current = _context.get()
-    token = _context.set({**current, **{k: v for k, v in fields.items() if v is not None}})
-    try:
-        yield
-    finally:
-        _context.reset(token)
-
-
 def bind_log_context(*, replace: bool = False, **fields: str | None) -> None:
-    """Like ``log_context`` for the rest of this task (a task's own identity, set once).
+    """Add fields to every line logged for the rest of this task and the tasks it starts
+    from now on (a task's own identity, set once).
 
     trio tasks inherit the context of the task that *started* them, so an actor that outlives
     its starter (a session started by a connection) passes ``replace=True``.

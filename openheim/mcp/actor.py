@@ -24,6 +24,7 @@ import trio
 
 from openheim.config.model import McpServerConfig
 from openheim.fsutil import PRIVATE_FILE_MODE, make_folders
+from openheim.mcp.results import to_tool_result
 from openheim.models import ToolResult
 from openheim.sandbox.sandbox import Sandbox
 
@@ -160,11 +161,6 @@ class McpServerActor:
         while self.status.state is ServerState.STARTING:
             await self._changed.wait()
         return self.status
-
-    async def wait_for(self, state: ServerState, *, connections: int = 0) -> None:
-        """Wait for a state, optionally after at least ``connections`` connects (for tests)."""
-        while self.status.state is not state or self.connections < connections:
-            await self._changed.wait()
 
     async def call(self, tool: str, arguments: dict[str, Any]) -> ToolResult:
         """Call a tool; every failure, including a dying server, comes back as an error."""
@@ -353,8 +349,6 @@ class McpServerActor:
     async def _serve_one(self, session: Any, request: _CallRequest) -> None:
         from mcp.shared.exceptions import MCPError
         from mcp_types import CONNECTION_CLOSED
-
-        from openheim.mcp.tools import to_tool_result
 
         timeout = self.config.tool_timeout_secs
         with request.reply:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
@@ -78,26 +77,3 @@ def tools_of(actor: McpServerActor, output_limit: int = DEFAULT_OUTPUT_LIMIT) ->
     if actor.status.state is not ServerState.CONNECTED:
         return []
     return [McpTool(actor, info, output_limit) for info in actor.tools]
-
-
-def to_tool_result(result: Any) -> ToolResult:
-    """Text for the model: text joined, images noted, resources inlined, errors flagged."""
-    parts: list[str] = []
-    for item in result.content or ():
-        kind = getattr(item, "type", None)
-        if kind == "text":
-            parts.append(item.text)
-        elif kind in ("image", "audio"):
-            size = len(item.data) * 3 // 4  # base64
-            parts.append(f"[{kind}: {item.mime_type}, {size} bytes]")
-        elif kind == "resource":
-            resource = item.resource
-            text = getattr(resource, "text", None)
-            parts.append(text if text is not None else f"[resource: {resource.uri}]")
-        elif kind == "resource_link":
-            parts.append(f"[resource: {item.uri}]")
-        else:
-            parts.append(f"[{kind} content]")
-    if not parts and result.structured_content is not None:
-        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-    return ToolResult("\n".join(parts), is_error=bool(result.is_error))

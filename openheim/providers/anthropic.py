@@ -25,7 +25,6 @@ from openheim.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
-    ToolCallDelta,
 )
 from openheim.providers.http import (
     error_message_from_body,
@@ -214,7 +213,6 @@ def _has_text(text: str | None) -> bool:
 
 @attrs.define
 class _ToolBlock:
-    index: int  # ours: 0, 1, … over tool_use blocks only
     id: str
     name: str
     initial_input: Any = None  # a proxy may send the whole input in content_block_start
@@ -232,7 +230,7 @@ _OTHER = "other"  # thinking, redacted_thinking, server tools: not shown as text
 
 
 class AnthropicStreamDecoder(MarkedStreamDecoder):
-    """Turns a Messages SSE body into ``TextDelta``/``ToolCallDelta``/``StreamEnd``.
+    """Turns a Messages SSE body into ``TextDelta``s and one ``StreamEnd``.
 
     Blocks are tracked by the stream's block ``index``; tool calls get our own dense index.
     ``id_tag`` only makes ids synthesized for id-less ``tool_use`` blocks (odd proxies)
@@ -316,10 +314,9 @@ class AnthropicStreamDecoder(MarkedStreamDecoder):
                 else f"toolu_{tool_index}_{self._id_tag}"
             )
             name = raw_name if isinstance(raw_name, str) else ""
-            tool = _ToolBlock(tool_index, call_id, name, block.get("input"))
+            tool = _ToolBlock(call_id, name, block.get("input"))
             self._tools.append(tool)
             self._blocks[index] = tool
-            events.append(ToolCallDelta(index=tool_index, id=call_id, name=name, arguments=""))
         elif kind == "text":
             self._blocks[index] = _TEXT
             text = block.get("text")
@@ -344,7 +341,6 @@ class AnthropicStreamDecoder(MarkedStreamDecoder):
             fragment = delta.get("partial_json")
             if isinstance(fragment, str) and fragment:
                 block.fragments.append(fragment)
-                events.append(ToolCallDelta(block.index, None, None, fragment))
         # thinking_delta, signature_delta, citations_delta: not shown (yet).
 
     def _add_text(self, text: str, events: list[ProviderEvent]) -> None:

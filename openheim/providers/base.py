@@ -52,16 +52,6 @@ class TextDelta:
 
 
 @attrs.frozen
-class ToolCallDelta:
-    """A fragment of a tool call as it streams; ``id``/``name`` arrive with the first one."""
-
-    index: int
-    id: str | None
-    name: str | None
-    arguments: str
-
-
-@attrs.frozen
 class StreamEnd:
     """The stream finished; carries the assembled assistant output."""
 
@@ -87,7 +77,7 @@ class Retrying:
         )
 
 
-ProviderEvent = TextDelta | ToolCallDelta | StreamEnd | Retrying
+ProviderEvent = TextDelta | StreamEnd | Retrying
 
 
 class StreamDecoder(Protocol):

@@ -20,7 +20,6 @@ import trio
 from openheim.concurrency import Failed, ResultStream, open_service_nursery
 from openheim.config.model import ProviderConfig, ProviderKind
 from openheim.errors import ProviderError
-from openheim.models import Usage
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
 from openheim.providers.limiter import RateLimiter
@@ -72,8 +71,6 @@ class ProviderClient:
         self.limiter = RateLimiter(
             max_in_flight=config.max_in_flight, requests_per_minute=config.requests_per_minute
         )
-        #: Tokens reported per model since this client started (for totals and metrics).
-        self.usage_by_model: dict[str, Usage] = {}
         self._api_key = api_key
         self._http = http
 
@@ -125,8 +122,9 @@ class ProviderClient:
             sleep=trio.sleep,
             reraise=True,
         )
+        traced = {"gen_ai.system": self.config.name, "gen_ai.request.model": request.model}
         async for attempt in retrying:
-            with attempt:
+            with attempt, self.observer.span("openheim.provider_request", traced):
                 await self._attempt(request, send)
 
     def _delay(self, state: tenacity.RetryCallState) -> float:
@@ -141,13 +139,7 @@ class ProviderClient:
     async def _attempt(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
-        attributes = {"gen_ai.system": self.config.name, "gen_ai.request.model": request.model}
-        with self.observer.span("openheim.provider_request", attributes):
-            await self._attempt_traced(request, send)
-
-    async def _attempt_traced(
-        self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
-    ) -> None:
+        """One HTTP request, within the key's limits; its outcome and time go to the observer."""
         async with self.limiter.slot():
             started = trio.current_time()
             outcome = "error"
@@ -214,10 +206,10 @@ class ProviderClient:
                                 raise self._too_long(f"more than max_reply_bytes = {limit}")
                             for event in decoder.feed(chunk):
                                 handed_on = True
-                                await self._hand_on(request, event, send, ended)
+                                await self._hand_on(event, send, ended)
                     for event in decoder.close():
                         handed_on = True
-                        await self._hand_on(request, event, send, ended)
+                        await self._hand_on(event, send, ended)
             if clock.cancelled_caught:
                 seconds = f"{self.config.max_reply_secs:g}"
                 raise self._too_long(f"still streaming after max_reply_secs = {seconds} s")
@@ -253,16 +245,12 @@ class ProviderClient:
 
     async def _hand_on(
         self,
-        request: ChatRequest,
         event: ProviderEvent,
         send: trio.MemorySendChannel[ProviderEvent | Failed],
         ended: list[StreamEnd],
     ) -> None:
         if isinstance(event, StreamEnd):
             ended.append(event)
-            if event.usage is not None:
-                total = self.usage_by_model.get(request.model, Usage())
-                self.usage_by_model[request.model] = total + event.usage
         await send.send(event)
 
     def _transport_error(self, exc: httpx.TransportError, handed_on: bool) -> ProviderError:

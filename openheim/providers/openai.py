@@ -24,7 +24,6 @@ from openheim.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
-    ToolCallDelta,
 )
 from openheim.providers.http import (
     error_message_from_body,
@@ -161,7 +160,7 @@ class _CallBuilder:
 
 
 class OpenAIStreamDecoder(MarkedStreamDecoder):
-    """Turns a Chat Completions SSE body into ``TextDelta``/``ToolCallDelta``/``StreamEnd``.
+    """Turns a Chat Completions SSE body into ``TextDelta``s and one ``StreamEnd``.
 
     ``id_tag`` makes synthesized call ids (for servers that send none) unique beyond this
     stream; it is random by default so ids from different turns never collide.
@@ -230,10 +229,10 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
         if isinstance(tool_calls, list):
             for position, item in enumerate(tool_calls):
                 if isinstance(item, dict):
-                    events.append(self._handle_tool_fragment(position, item))
+                    self._handle_tool_fragment(position, item)
 
-    def _handle_tool_fragment(self, position: int, item: dict[str, Any]) -> ToolCallDelta:
-        """Add one ``tool_calls[]`` item to its call; ``id``/``name`` are reported once."""
+    def _handle_tool_fragment(self, position: int, item: dict[str, Any]) -> None:
+        """Add one ``tool_calls[]`` item to its call; the first ``id``/``name`` stick."""
         raw_id = item.get("id")
         call_id = raw_id if isinstance(raw_id, str) and raw_id else None
         index = self._route(item.get("index"), position, call_id)
@@ -244,7 +243,6 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
         name = raw_name if isinstance(raw_name, str) and raw_name else None
         arguments = _arguments_text(function.get("arguments"))
 
-        new_id: str | None = None
         builder = self._calls.get(index)
         if builder is None:
             synthetic = call_id is None
@@ -253,14 +251,12 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
             self._calls[index] = builder
             self._index_by_id[new_id] = index
         elif call_id is not None and builder.synthetic_id:
-            # The id came late; keep the one already announced, but route the real one here.
+            # The id came late; keep the one already assigned, but route the real one here.
             self._index_by_id.setdefault(call_id, index)
-        new_name: str | None = None
         if name is not None and builder.name is None:
-            builder.name = new_name = name
+            builder.name = name
         if arguments:
             builder.fragments.append(arguments)
-        return ToolCallDelta(index=index, id=new_id, name=new_name, arguments=arguments)
 
     def _route(self, raw_index: Any, position: int, call_id: str | None) -> int:
         """Which call a fragment belongs to.

@@ -49,10 +49,6 @@ class ProviderPool:
         self._clients: dict[str, ProviderClient] = {}
         self._opening = trio.Lock()
 
-    @property
-    def clients(self) -> Mapping[str, ProviderClient]:
-        return self._clients
-
     async def get(self, config: ProviderConfig) -> ProviderClient:
         """The shared client for a provider; the key is checked before anything is sent."""
         async with self._opening:

@@ -14,6 +14,7 @@ from openheim.testing.script import (
     DEFAULT_USAGE,
     Chunk,
     HttpError,
+    RecordedRequest,
     Reply,
     ReplyOptions,
     Response,
@@ -30,7 +31,7 @@ from openheim.testing.script_json import (
     unstructure_responses,
 )
 from openheim.testing.server import FakeLLMApp, FakeLLMServer, open_fake_llm, serve_fake_llm
-from openheim.testing.wire import Dialect, RecordedRequest
+from openheim.testing.wire import Dialect
 
 __all__ = [
     "DEFAULT_USAGE",

@@ -15,11 +15,10 @@ from typing import Any
 import attrs
 
 from openheim.models import Usage
-from openheim.testing.script import HttpError, Reply, TextChunk, ToolCallChunk
+from openheim.testing.script import HttpError, RecordedRequest, Reply, TextChunk, ToolCallChunk
 from openheim.testing.wire import (
     Headers,
     PlainResponse,
-    RecordedRequest,
     StreamResponse,
     error_payload_response,
     format_seconds,

@@ -11,20 +11,32 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, Unpack
+from typing import Any, TypeAlias, TypedDict, Unpack
 
 import attrs
 
 from openheim.models import Usage
-
-if TYPE_CHECKING:
-    from openheim.testing.wire import RecordedRequest
 
 DEFAULT_USAGE = Usage(input_tokens=10, output_tokens=5)
 
 _non_negative_int = attrs.validators.optional(
     [attrs.validators.instance_of(int), attrs.validators.ge(0)]
 )
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One request as the server received it; ``headers`` keys are lower-case.
+
+    Defined with the script because a script may answer by looking at the request.
+    """
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+    received_at: float
+    query: str = ""
 
 
 @attrs.frozen

@@ -23,13 +23,12 @@ from hypercorn.config import Config
 from openheim.testing.anthropic_wire import AnthropicMessagesDialect
 from openheim.testing.gemini_wire import GeminiGenerateContentDialect
 from openheim.testing.openai_wire import OpenAIChatDialect
-from openheim.testing.script import HttpError, Reply, Response, Script
+from openheim.testing.script import HttpError, RecordedRequest, Reply, Response, Script
 from openheim.testing.wire import (
     MALFORMED_BODY,
     MALFORMED_EVENT,
     Dialect,
     PlainResponse,
-    RecordedRequest,
     StreamResponse,
 )
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from openheim.testing.script import HttpError, Reply
+from openheim.testing.script import HttpError, RecordedRequest, Reply
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -21,18 +21,6 @@ MALFORMED_EVENT = b"data: {not json\n\n"
 
 MALFORMED_BODY = b"{not json"
 """What ``Reply.malformed_after`` sends instead of a non-streamed JSON body."""
-
-
-@attrs.frozen
-class RecordedRequest:
-    """One request as the server received it; ``headers`` keys are lower-case."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    received_at: float
-    query: str = ""
 
 
 @attrs.frozen

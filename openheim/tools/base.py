@@ -90,9 +90,6 @@ class ToolRegistry:
             raise ValueError(f"a tool named {name!r} is already registered")
         self._tools[name] = tool
 
-    def unregister(self, name: str) -> None:
-        self._tools.pop(name, None)
-
     def get(self, name: str) -> Tool | None:
         tool = self._tools.get(name)
         for source in self._live:

@@ -11,6 +11,7 @@ import attrs
 import pytest
 
 from openheim.config.model import McpServerConfig
+from openheim.mcp.actor import McpServerActor, ServerState
 from tests.e2e.conftest import home  # noqa: F401 (the e2e fixture, for test_run_e2e)
 
 SERVER_APP = Path(__file__).with_name("server_app.py")
@@ -24,6 +25,15 @@ def server_config(name: str = "test", **options: object) -> McpServerConfig:
         args=(str(SERVER_APP),),
         **(defaults | options),  # type: ignore[arg-type]
     )
+
+
+async def wait_for(actor: McpServerActor, state: ServerState, *, connections: int = 0) -> None:
+    """Wait until ``actor`` is in ``state``, after at least ``connections`` connects.
+
+    Waits on the actor's change event (renewed on every status change) rather than polling.
+    """
+    while actor.status.state is not state or actor.connections < connections:
+        await actor._changed.wait()
 
 
 @attrs.define

@@ -13,7 +13,7 @@ from openheim.config.model import McpServerConfig
 from openheim.mcp.actor import ServerState
 from openheim.mcp.supervisor import McpSupervisor, open_mcp_supervisor
 from openheim.tools.base import ToolContext, ToolRegistry
-from tests.mcp.conftest import HttpServer, server_config
+from tests.mcp.conftest import HttpServer, server_config, wait_for
 
 CONTEXT = ToolContext(cwd=os.getcwd())  # type: ignore[arg-type]
 
@@ -23,7 +23,7 @@ async def supervisor() -> AsyncIterator[McpSupervisor]:
     config = server_config("my-server", tool_timeout_secs=0.5)
     async with open_mcp_supervisor([config], backoff_initial=0.05, backoff_max=0.2) as mcp:
         with trio.fail_after(20):
-            await mcp.actors["my-server"].wait_for(ServerState.CONNECTED)
+            await wait_for(mcp.actors["my-server"], ServerState.CONNECTED)
         yield mcp
 
 
@@ -76,7 +76,7 @@ async def test_crash_fails_fast_and_server_restarts(supervisor: McpSupervisor) -
         content, is_error = await call(supervisor, "my_server__crash")
     assert is_error and "my-server" in content
     with trio.fail_after(20):
-        await actor.wait_for(ServerState.CONNECTED, connections=2)
+        await wait_for(actor, ServerState.CONNECTED, connections=2)
     assert await call(supervisor, "my_server__echo", text="back") == ("echo: back", False)
     second_pid, _ = await call(supervisor, "my_server__pid")
     assert second_pid != first_pid
@@ -87,9 +87,9 @@ async def test_server_that_never_starts_fails_while_another_works() -> None:
     missing = McpServerConfig(name="missing", command="/nonexistent/openheim-mcp")
     async with open_mcp_supervisor([stuck, missing, server_config("good")]) as mcp:
         with trio.fail_after(20):
-            await mcp.actors["good"].wait_for(ServerState.CONNECTED)
-            await mcp.actors["stuck"].wait_for(ServerState.FAILED)
-            await mcp.actors["missing"].wait_for(ServerState.FAILED)
+            await wait_for(mcp.actors["good"], ServerState.CONNECTED)
+            await wait_for(mcp.actors["stuck"], ServerState.FAILED)
+            await wait_for(mcp.actors["missing"], ServerState.FAILED)
         assert "did not start within 0.5 s" in (mcp.statuses()["stuck"].error or "")
         assert "not found" in (mcp.statuses()["missing"].error or "").lower()
         assert await call(mcp, "good__echo", text="x") == ("echo: x", False)
@@ -101,7 +101,7 @@ async def test_streamable_http_server_calls_and_reconnects(http_server: HttpServ
     async with open_mcp_supervisor([remote], backoff_initial=0.05, backoff_max=0.2) as mcp:
         actor = mcp.actors["remote"]
         with trio.fail_after(10):
-            await actor.wait_for(ServerState.CONNECTED)
+            await wait_for(actor, ServerState.CONNECTED)
         assert await call(mcp, "remote__add", a=20, b=22) == ("42", False)
 
         http_server.kill()
@@ -109,14 +109,14 @@ async def test_streamable_http_server_calls_and_reconnects(http_server: HttpServ
             content, is_error = await call(mcp, "remote__echo", text="gone?")
         assert is_error and "remote" in content
         with trio.fail_after(5):
-            await actor.wait_for(ServerState.FAILED)
+            await wait_for(actor, ServerState.FAILED)
         assert actor.restarts >= 0 and "remote__echo" not in [
             t.definition.name for t in mcp.tools()
         ]
 
         http_server.start()  # same port: the actor's next attempt finds it
         with trio.fail_after(10):
-            await actor.wait_for(ServerState.CONNECTED, connections=2)
+            await wait_for(actor, ServerState.CONNECTED, connections=2)
         assert await call(mcp, "remote__echo", text="back") == ("echo: back", False)
         assert actor.restarts >= 1
 
@@ -129,7 +129,7 @@ async def test_follows_tools_list_changed(transport: str, request: pytest.Fixtur
         config = server_config("s")
     async with open_mcp_supervisor([config]) as mcp:
         with trio.fail_after(20):
-            await mcp.actors["s"].wait_for(ServerState.CONNECTED)
+            await wait_for(mcp.actors["s"], ServerState.CONNECTED)
         assert mcp.find("s__sprout") is None
         assert await call(mcp, "s__grow", name="sprout") == ("added sprout", False)
         with trio.fail_after(5):
@@ -156,7 +156,7 @@ async def test_stderr_goes_to_a_log_file_per_server(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     async with open_mcp_supervisor([server_config("logged-one")], log_dir=logs) as mcp:
         with trio.fail_after(20):
-            await mcp.actors["logged-one"].wait_for(ServerState.CONNECTED)
+            await wait_for(mcp.actors["logged-one"], ServerState.CONNECTED)
         row = mcp.describe()[0]
     log = logs / "mcp-logged_one.log"
     assert row["log"] == str(log)
@@ -174,8 +174,8 @@ async def test_describe_shows_live_state_without_secrets() -> None:
     )
     async with open_mcp_supervisor([secret, remote], backoff_initial=30) as mcp:
         with trio.fail_after(20):
-            await mcp.actors["live"].wait_for(ServerState.CONNECTED)
-            await mcp.actors["remote"].wait_for(ServerState.FAILED)
+            await wait_for(mcp.actors["live"], ServerState.CONNECTED)
+            await wait_for(mcp.actors["remote"], ServerState.FAILED)
         rows = {row["name"]: row for row in mcp.describe()}
     assert rows["live"]["state"] == "connected" and rows["live"]["connected"] is True
     assert "live__echo" in rows["live"]["tools"] and rows["live"]["tool_count"] == 9

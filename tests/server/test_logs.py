@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 
 import trio
 
-from openheim.logs import JsonFormatter, TextFormatter, log_context
+from openheim.logs import JsonFormatter, TextFormatter, bind_log_context
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home, home
 from tests.server.client import connect, server_process, write_server_config
@@ -21,8 +22,12 @@ def record(message: str, *args: object) -> logging.LogRecord:
 
 def test_json_lines_carry_the_context_and_mask_secrets() -> None:
     formatter = JsonFormatter(["sk-live-0123456789", "short"])
-    with log_context(tenant="alice", session_id="s-1"):
-        line = formatter.format(record("key %s rejected, short stays", "sk-live-0123456789"))
+
+    def in_a_task() -> str:
+        bind_log_context(tenant="alice", session_id="s-1")
+        return formatter.format(record("key %s rejected, short stays", "sk-live-0123456789"))
+
+    line = contextvars.copy_context().run(in_a_task)
     entry = json.loads(line)
     assert entry["msg"] == "key <redacted> rejected, short stays"
     assert (entry["level"], entry["logger"]) == ("warning", "openheim.test")

@@ -19,7 +19,8 @@ from openheim.providers.base import (
     StreamEnd,
     TextDelta,
 )
-from openheim.providers.gemini import GeminiDialect, GeminiStreamDecoder
+from openheim.providers.gemini import GeminiDialect
+from openheim.providers.gemini_stream import GeminiStreamDecoder
 from openheim.testing import HttpError, Reply, open_fake_llm
 from openheim.testing.gemini_wire import (
     GeminiGenerateContentDialect,

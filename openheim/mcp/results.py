@@ -1,0 +1,35 @@
+"""What the model sees of an MCP tool result.
+
+Its own module so the actor, which makes the calls, need not import ``mcp.tools``, which
+wraps the actor as our ``Tool`` (the two used to import each other).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from openheim.models import ToolResult
+
+
+def to_tool_result(result: Any) -> ToolResult:
+    """Text for the model: text joined, images noted, resources inlined, errors flagged."""
+    parts: list[str] = []
+    for item in result.content or ():
+        kind = getattr(item, "type", None)
+        if kind == "text":
+            parts.append(item.text)
+        elif kind in ("image", "audio"):
+            size = len(item.data) * 3 // 4  # base64
+            parts.append(f"[{kind}: {item.mime_type}, {size} bytes]")
+        elif kind == "resource":
+            resource = item.resource
+            text = getattr(resource, "text", None)
+            parts.append(text if text is not None else f"[resource: {resource.uri}]")
+        elif kind == "resource_link":
+            parts.append(f"[resource: {item.uri}]")
+        else:
+            parts.append(f"[{kind} content]")
+    if not parts and result.structured_content is not None:
+        parts.append(json.dumps(result.structured_content, ensure_ascii=False))
+    return ToolResult("\n".join(parts), is_error=bool(result.is_error))
