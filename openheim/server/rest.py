@@ -40,7 +40,7 @@ from openheim.store import codec
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
-    from openheim.server.app import ServerState
+    from openheim.server.state import ServerState
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
 DEFAULT_PAGE = 100
