@@ -25,9 +25,15 @@ from openheim.config.paths import Paths
 from openheim.errors import OpenheimError
 from openheim.models import Conversation, Role, ToolDefinition
 from openheim.permissions import Asker
-from openheim.session import Session, SessionOptions, SessionRegistry, open_runtime
+from openheim.session import (
+    ConversationMeta,
+    Session,
+    SessionOptions,
+    SessionRegistry,
+    catalog,
+    open_runtime,
+)
 from openheim.session.runtime import Runtime
-from openheim.store.base import ConversationMeta
 from openheim.tools.base import Tool
 
 STREAM_BUFFER = 64
@@ -111,7 +117,7 @@ class OpenheimClient:
 
     async def list_sessions(self, limit: int | None = None) -> list[ConversationMeta]:
         """Stored conversations, newest first."""
-        return await self._sessions.list(limit)
+        return await catalog.list_conversations(self._sessions, limit)
 
     def _options(
         self,

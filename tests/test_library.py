@@ -13,6 +13,7 @@ import trio
 from openheim import OpenheimClient
 from openheim.agent.events import MessageChunk, StopReason, ToolCallStarted, TurnFinished
 from openheim.errors import ProviderError
+from openheim.session import ConversationMeta
 from openheim.testing import FakeLLMServer, HttpError, Reply, open_fake_llm
 
 DOCS = Path(__file__).parents[1] / "docs" / "library.md"
@@ -112,3 +113,19 @@ async def test_prompt_stream_cancel_and_errors(llm: FakeLLMServer, tmp_path: Pat
                 async def call(self, arguments: dict, context: object) -> None: ...
 
             client.register_tool(Clash())  # type: ignore[arg-type]
+
+
+async def test_list_sessions_reads_history_newest_first(llm: FakeLLMServer, tmp_path: Path) -> None:
+    llm.script.extend([Reply.text("one"), Reply.text("two")])
+    home = make_home(tmp_path, llm)
+    async with OpenheimClient.open(home=home, env={}) as client:
+        for text in ("first", "second"):
+            await (await client.new_session(cwd=tmp_path)).prompt(text)
+    # Another client (another process, say) lists what the first one saved.
+    async with OpenheimClient.open(home=home, env={}) as client:
+        listed = await client.list_sessions()
+        assert [meta.title for meta in listed] == ["second", "first"]
+        assert all(isinstance(meta, ConversationMeta) for meta in listed)
+        assert [meta.cwd for meta in listed] == [str(tmp_path)] * 2
+        assert (listed[0].provider, listed[0].model) == ("fake", "m")
+        assert [meta.id for meta in await client.list_sessions(limit=1)] == [listed[0].id]

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import trio
@@ -38,6 +38,8 @@ from openheim.server.auth import (
 )
 from openheim.server.metrics import ServerMetrics
 from openheim.server.rest import create_rest_app
+from openheim.server.state import DRAIN_TIMEOUT as DRAIN_TIMEOUT  # tests and ops read it here
+from openheim.server.state import ServerState
 from openheim.server.tenants import Tenants
 from openheim.server.worker import worker_serve
 from openheim.server.ws import (
@@ -48,47 +50,13 @@ from openheim.server.ws import (
 )
 from openheim.session import open_runtime
 
-if TYPE_CHECKING:
-    from openheim.mcp.supervisor import McpSupervisor
-
 METRICS_TOKEN_ENV = "OPENHEIM_METRICS_TOKEN"
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 1217
-#: How long shutdown waits for WebSocket connections to settle their turns and close.
-DRAIN_TIMEOUT = 5.0
 #: WebSocket messages hypercorn queues for the app per connection (each up to a frame).
 APP_QUEUE = 4
-
-
-@attrs.define(eq=False)
-class ServerState:
-    """What the faces share: immutable config and access rules, the tenants, live sockets."""
-
-    config: Config
-    access: Access
-    tenants: Tenants
-    connection_settings: ConnectionSettings
-    metrics: ServerMetrics | None = None
-    #: ``[server] metrics_token``, or ``OPENHEIM_METRICS_TOKEN`` (which keeps it out of files).
-    metrics_token: str | None = None
-    #: The MCP servers shared by every tenant (None without configured servers).
-    mcp: McpSupervisor | None = None
-    #: What confines tools (``/api/config``): backend, mode, policy.
-    sandbox: dict[str, Any] | None = None
-    connections: set[Connection] = attrs.field(factory=set)
-    closing: bool = False
-
-    async def drain(self) -> None:
-        """Close every WebSocket with 1001 after its turns are cancelled and answered."""
-        self.closing = True
-        open_now = list(self.connections)
-        for connection in open_now:
-            connection.shut_down()
-        with trio.move_on_after(DRAIN_TIMEOUT):
-            for connection in open_now:
-                await connection.done.wait()
 
 
 class OpenheimApp:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter as Tally
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,11 +22,27 @@ from openheim import __version__
 from openheim.observe import Attributes, TurnReport
 
 if TYPE_CHECKING:
-    from openheim.server.app import ServerState
+    from openheim.mcp.supervisor import McpSupervisor
+    from openheim.server.tenants import Tenants
+    from openheim.server.ws import Connection
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 600)
+
+
+class LiveServer(Protocol):
+    """What the gauges read at each scrape (``ServerState`` is one): only this, so the
+    metrics never import the state that holds them."""
+
+    @property
+    def tenants(self) -> Tenants: ...
+
+    @property
+    def connections(self) -> Set[Connection]: ...
+
+    @property
+    def mcp(self) -> McpSupervisor | None: ...
 
 
 class ServerMetrics:
@@ -93,7 +109,7 @@ class ServerMetrics:
             registry=r,
         )
 
-    def watch(self, state: ServerState) -> None:
+    def watch(self, state: LiveServer) -> None:
         """Add the gauges read from the live server at each scrape."""
         self.registry.register(_LiveState(state))
 
@@ -135,7 +151,7 @@ class ServerMetrics:
 
 
 class _LiveState(Collector):
-    def __init__(self, state: ServerState) -> None:
+    def __init__(self, state: LiveServer) -> None:
         self._state = state
 
     def collect(self) -> Iterator[Metric]:
@@ -182,7 +198,7 @@ class _LiveState(Collector):
         yield from _mcp_metrics(state)
 
 
-def _mcp_metrics(state: ServerState) -> Iterator[Metric]:
+def _mcp_metrics(state: LiveServer) -> Iterator[Metric]:
     up = GaugeMetricFamily(
         "openheim_mcp_server_up", "1 if the MCP server is connected", labels=["server"]
     )

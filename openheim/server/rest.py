@@ -13,6 +13,8 @@ openheim 0.1's routes and shapes, with these differences (all compatible for its
   keys). That is a heuristic: secrets belong in ``env``, which is always redacted.
 - ``/api/sessions`` stays a JSON array, newest first, paginated by ``?limit=`` (default 100,
   at most 1000) and ``?offset=``; a ``Link: <...>; rel="next"`` header says there is more.
+  Session bodies are ``rest_models``' own, read through the session layer's ``catalog``, so
+  how history is stored never shows in them.
 - CORS headers go only to allowed origins (``auth``), never ``*``.
 """
 
@@ -34,13 +36,14 @@ from openheim.config.model import Config, McpServerConfig, ProviderConfig
 from openheim.errors import ConversationNotFoundError, HistoryError
 from openheim.logs import bind_log_context
 from openheim.redact import REDACTED, redact_args, strip_url_credentials
+from openheim.server import rest_models
 from openheim.server.auth import bearer_token, refusal
+from openheim.session import catalog
 from openheim.skills import installed_skills
-from openheim.store import codec
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
-    from openheim.server.app import ServerState
+    from openheim.server.state import ServerState
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]+")
 DEFAULT_PAGE = 100
@@ -267,14 +270,13 @@ def create_rest_app(state: ServerState) -> QuartTrio:
         limit = _page_argument("limit", DEFAULT_PAGE, MAX_PAGE)
         offset = _page_argument("offset", 0, 2**31)
         try:
-            metas = await g.tenant.registry.list(offset + limit + 1)
+            found = await catalog.page(g.tenant.registry, limit=limit, offset=offset)
         except HistoryError:
             return error_response(500, "failed to load conversations", "history_error")
-        page = [codec.converter.unstructure(meta) for meta in metas[offset : offset + limit]]
         headers = {}
-        if len(metas) > offset + limit:
+        if found.more:
             headers["Link"] = f'</api/sessions?limit={limit}&offset={offset + limit}>; rel="next"'
-        return json_response(page, headers=headers)
+        return json_response(rest_models.sessions_json(found.metas), headers=headers)
 
     @app.get("/api/sessions/<session_id>")
     async def get_session(session_id: str) -> Response:
@@ -282,17 +284,12 @@ def create_rest_app(state: ServerState) -> QuartTrio:
             session_id = str(uuid.UUID(session_id))
         except ValueError:
             return error_response(400, "invalid session id", "invalid_session_id")
-        tenant = g.tenant
-        live = tenant.registry.get(session_id)
         try:
-            conversation = (
-                live.conversation if live else await tenant.runtime.store.load(session_id)
-            )
+            found = await catalog.transcript(g.tenant.registry, session_id)
         except ConversationNotFoundError:
             return error_response(404, "session not found", "session_not_found")
         except HistoryError:
             return error_response(500, "failed to load session", "history_error")
-        document = codec.to_document(conversation)
-        return json_response({"meta": document["meta"], "messages": document["messages"]})
+        return json_response(rest_models.transcript_json(found))
 
     return app

@@ -7,12 +7,17 @@ from typing import Protocol
 
 import attrs
 
-from openheim.models import Conversation, Usage
+from openheim.models import Conversation, Message, Usage
 
 
 @attrs.frozen
 class ConversationMeta:
-    """What a listing shows without loading messages."""
+    """What a listing shows without loading messages: every ``Conversation`` field but those.
+
+    The fields mirror ``Conversation``'s (names, types, order). ``of`` and ``with_messages``
+    are the only places one is built from the other, and they go by ``META_FIELDS``, so no
+    field is copied by hand; a test in ``tests/store`` fails when the two classes drift.
+    """
 
     id: str
     created_at: datetime
@@ -27,18 +32,15 @@ class ConversationMeta:
 
     @classmethod
     def of(cls, conversation: Conversation) -> ConversationMeta:
-        return cls(
-            id=conversation.id,
-            created_at=conversation.created_at,
-            updated_at=conversation.updated_at,
-            model=conversation.model,
-            provider=conversation.provider,
-            title=conversation.title,
-            skills=conversation.skills,
-            cwd=conversation.cwd,
-            usage=conversation.usage,
-            cost_usd=conversation.cost_usd,
-        )
+        return cls(**{name: getattr(conversation, name) for name in META_FIELDS})
+
+    def with_messages(self, messages: list[Message]) -> Conversation:
+        """The conversation this meta heads, holding ``messages``."""
+        return Conversation(**attrs.asdict(self, recurse=False), messages=messages)
+
+
+#: The names ``ConversationMeta`` shares with ``Conversation``: all of its own.
+META_FIELDS: tuple[str, ...] = tuple(field.name for field in attrs.fields(ConversationMeta))
 
 
 class HistoryStore(Protocol):

@@ -106,20 +106,7 @@ def meta_from_document(document: Any) -> ConversationMeta:
 
 def from_document(document: Any) -> Conversation:
     meta = meta_from_document(document)
-    messages = converter.structure(document.get("messages", []), list[Message])
-    return Conversation(
-        id=meta.id,
-        created_at=meta.created_at,
-        updated_at=meta.updated_at,
-        model=meta.model,
-        provider=meta.provider,
-        title=meta.title,
-        skills=meta.skills,
-        cwd=meta.cwd,
-        messages=messages,
-        usage=meta.usage,
-        cost_usd=meta.cost_usd,
-    )
+    return meta.with_messages(converter.structure(document.get("messages", []), list[Message]))
 
 
 def _check_version(document: Any) -> None:
