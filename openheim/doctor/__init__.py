@@ -5,9 +5,9 @@ The checks return ``Row`` objects and print nothing; ``render_table`` and ``rend
 a ``Report`` into output, so the logic is tested in-process.
 """
 
-from openheim.doctor.checks import run_doctor, split_fix
+from openheim.doctor.checks import run_doctor
 from openheim.doctor.render import render_json, render_table, summary
-from openheim.doctor.rows import Report, Row, Status
+from openheim.doctor.rows import Report, Row, Status, split_fix
 
 __all__ = [
     "Report",

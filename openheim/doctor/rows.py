@@ -103,3 +103,15 @@ def scrub(rows: Iterable[Row], secrets: Iterable[str]) -> list[Row]:
         )
         for row in rows
     ]
+
+
+def split_fix(message: str) -> tuple[str, str | None]:
+    """Our errors read "problem; fix: what to do." — the table shows the two apart."""
+    head, sep, fix = message.partition("; fix: ")
+    if not sep:
+        return message, None
+    return head, fix.rstrip(".")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import psycopg
 import psycopg_pool
 import trio
@@ -196,6 +197,32 @@ def migrate(connection: Connection[Any]) -> list[int]:
             )
             applied.append(version)
     return applied
+
+
+@attrs.frozen
+class SchemaVersion:
+    """What ``schema_version`` read: the server's version and the newest migration applied
+    (None before the first); ``newest`` is the newest this openheim knows."""
+
+    server: str
+    applied: int | None
+    newest: int = max(version for version, _ in MIGRATIONS)
+
+
+def schema_version(url: str, *, timeout: float) -> SchemaVersion:
+    """Read the schema version without changing anything (``migrate`` is for ``run`` and
+    ``serve``; ``openheim doctor`` only looks). Blocking: call it in a worker thread."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=max(2, int(timeout))) as conn:
+            number = conn.info.server_version
+            server = f"{number // 10000}.{number % 10000}"
+            found = conn.execute("SELECT to_regclass('openheim_schema_migrations')").fetchone()
+            if found is None or found[0] is None:
+                return SchemaVersion(server, None)
+            newest = conn.execute("SELECT max(version) FROM openheim_schema_migrations").fetchone()
+    except psycopg.Error as exc:
+        raise HistoryError(f"cannot connect: {_reason(exc)}") from None
+    return SchemaVersion(server, newest[0] if newest else None)
 
 
 def open_pool(url: str, *, max_size: int = 10, timeout: float = 10.0) -> ConnectionPool:

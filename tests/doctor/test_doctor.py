@@ -20,6 +20,7 @@ from tests.e2e.conftest import API_KEY, Home, home  # noqa: F401 (the e2e fixtur
 from tests.mcp.conftest import SERVER_APP
 
 REJECTED_KEY = "sk-rejected-secret-0123456789"
+OTHER_KEY = "sk-ant-other-secret-0123456789"
 DB_PASSWORD = "hunter2-db-secret"
 
 
@@ -142,6 +143,7 @@ enabled = false
 async def test_keys_missing_rejected_and_endpoints_down(
     tmp_path: Path, nursery: trio.Nursery
 ) -> None:
+    """Only the default provider can fail: the others warn, or are skipped without a key."""
     stub, seen = await serve_unauthorized(nursery)
     stuck = socket.socket()  # the kernel accepts connections; nobody ever answers
     stuck.bind(("127.0.0.1", 0))
@@ -152,13 +154,14 @@ async def test_keys_missing_rejected_and_endpoints_down(
         f"""default_provider = "openai"
 {provider("openai", f"{stub}/openai/v1", env_var="OPENAI_KEY")}
 {provider("anthropic", f"{stub}/anthropic/v1", env_var="ANTHROPIC_KEY")}
+{provider("claude", f"{stub}/claude/v1", kind="anthropic", env_var="CLAUDE_KEY")}
 {provider("gemini", f"{stub}/gemini/v1beta", api_key=REJECTED_KEY)}
 {provider("nokey", f"{stub}/nokey/v1", kind="openai")}
 {provider("gone", f"http://127.0.0.1:{closed_port()}/v1")}
 {provider("stuck", f"http://127.0.0.1:{stuck_port}/v1", timeout_secs=0.5)}
 """,
     )
-    env = {"OPENAI_KEY": REJECTED_KEY}
+    env = {"OPENAI_KEY": REJECTED_KEY, "ANTHROPIC_KEY": OTHER_KEY}
     started = trio.current_time()
     with stuck:
         report = await run_doctor(env, paths=paths)
@@ -170,37 +173,86 @@ async def test_keys_missing_rejected_and_endpoints_down(
     assert rejected.status is Status.FAIL
     assert rejected.detail.startswith("key rejected (HTTP 401): Incorrect API key provided: ")
     assert rejected.fix is not None and "$OPENAI_KEY" in rejected.fix
+    # The default provider is the only one that fails the report.
+    failures = [row.label for row in report.rows if row.status is Status.FAIL]
+    assert failures == ["provider openai endpoint"]
 
-    # Not the default provider: a missing key makes it unusable, not the setup broken.
-    missing = rows["provider anthropic key"]
-    assert (missing.status, missing.detail) == (Status.WARN, "MISSING: $ANTHROPIC_KEY is not set")
-    assert missing.fix == "export ANTHROPIC_KEY=<your key>"
-    # Without a key the endpoint is still probed: reachable, the key row carries the failure.
-    assert rows["provider anthropic endpoint"].status is Status.OK
-    assert "key not checked" in rows["provider anthropic endpoint"].detail
-
+    # Not the default provider: a rejected key makes it unusable, not the setup broken.
+    anthropic = rows["provider anthropic endpoint"]
+    assert anthropic.status is Status.WARN
+    assert anthropic.detail.startswith("key rejected (HTTP 401): ")
+    assert anthropic.fix is not None and "$ANTHROPIC_KEY" in anthropic.fix
     assert rows["provider gemini key"].detail == "inline `api_key` in the config"
-    assert rows["provider gemini endpoint"].detail.startswith("key rejected (HTTP 401)")
-    nokey = rows["provider nokey key"]
-    assert nokey.status is Status.WARN and nokey.detail == "MISSING: no `env_var` and no `api_key`"
+    gemini = rows["provider gemini endpoint"]
+    assert gemini.status is Status.WARN and gemini.detail.startswith("key rejected (HTTP 401)")
+
+    # Not the default and no key: one skip row with the reason, and no request at all.
+    claude = rows["provider claude"]
+    assert (claude.status, claude.detail) == (
+        Status.SKIP,
+        "no key ($CLAUDE_KEY unset); not the default provider, not probed",
+    )
+    assert claude.fix == "export CLAUDE_KEY=<your key>"
+    assert "provider claude key" not in rows and "provider claude endpoint" not in rows
+    nokey = rows["provider nokey"]
+    assert nokey.status is Status.SKIP
+    assert nokey.detail == (
+        "no key (no `env_var` and no `api_key`); not the default provider, not probed"
+    )
     assert nokey.fix is not None and 'env_var = "NOKEY_API_KEY"' in nokey.fix
 
     gone = rows["provider gone endpoint"]
-    assert gone.status is Status.FAIL and gone.detail.startswith("unreachable: ")
+    assert gone.status is Status.WARN and gone.detail.startswith("unreachable: ")
     assert gone.fix is not None and "`api_base` in [providers.gone]" in gone.fix
     stuck_row = rows["provider stuck endpoint"]
     assert (stuck_row.status, stuck_row.detail) == (
-        Status.FAIL,
+        Status.WARN,
         "unreachable: no answer within 0.5 s",
     )
 
-    # Each kind authenticated with its dialect's own headers.
+    # Each kind authenticated with its dialect's own headers; skipped ones were never asked.
     headers = {line.split()[1]: h for line, h in seen}
+    assert sorted(headers) == ["/anthropic/v1/models", "/gemini/v1beta/models", "/openai/v1/models"]
     assert headers["/openai/v1/models"]["authorization"] == f"Bearer {REJECTED_KEY}"
-    assert "x-api-key" not in headers["/anthropic/v1/models"]  # no key to send
+    assert headers["/anthropic/v1/models"]["x-api-key"] == OTHER_KEY
     assert headers["/anthropic/v1/models"]["anthropic-version"]
     assert headers["/gemini/v1beta/models"]["x-goog-api-key"] == REJECTED_KEY
-    assert_hidden(report, REJECTED_KEY)
+    assert_hidden(report, REJECTED_KEY, OTHER_KEY)
+
+
+async def test_the_default_provider_fails_without_a_key_or_when_unreachable(
+    tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    stub, seen = await serve_unauthorized(nursery)
+    paths = write_home(
+        tmp_path / "keyless",
+        'default_provider = "anthropic"\n'
+        + provider("anthropic", f"{stub}/anthropic/v1", env_var="ANTHROPIC_KEY"),
+    )
+    rows = by_label(await run_doctor({}, paths=paths))
+    missing = rows["provider anthropic key"]
+    assert (missing.status, missing.detail) == (Status.FAIL, "MISSING: $ANTHROPIC_KEY is not set")
+    assert missing.fix == "export ANTHROPIC_KEY=<your key>"
+    # Without a key the default endpoint is still probed: reachable, the key row carries the
+    # failure.
+    endpoint = rows["provider anthropic endpoint"]
+    assert endpoint.status is Status.OK
+    assert endpoint.detail.endswith("(key not checked: none configured)")
+    [(line, headers)] = seen
+    assert line.split()[:2] == ["GET", "/anthropic/v1/models"]
+    assert "x-api-key" not in headers  # no key to send
+    assert headers["anthropic-version"]
+
+    paths = write_home(
+        tmp_path / "gone",
+        'default_provider = "local"\n'
+        + provider("local", f"http://127.0.0.1:{closed_port()}/v1")
+        + provider("spare", f"http://127.0.0.1:{closed_port()}/v1"),
+    )
+    rows = by_label(await run_doctor({}, paths=paths))
+    assert rows["provider local endpoint"].status is Status.FAIL
+    assert rows["provider spare endpoint"].status is Status.WARN
+    assert rows["provider local endpoint"].detail.startswith("unreachable: ")
 
 
 async def test_broken_mcp_servers_fail_with_a_fix(tmp_path: Path) -> None:
