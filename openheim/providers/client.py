@@ -195,11 +195,11 @@ class ProviderClient:
                     json=http_request.json,
                 ) as response:
                     if response.status_code >= 400:
-                        body = await _read_limited(response, ERROR_BODY_LIMIT)
+                        body = await read_limited(response, ERROR_BODY_LIMIT)
                         raise self.dialect.parse_error(response.status_code, response.headers, body)
                     await _check_content_type(self.config.name, response)
                     decoder = self.dialect.new_decoder()
-                    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+                    async with contextlib.aclosing(response.aiter_bytes()) as chunks:
                         async for chunk in chunks:
                             received += len(chunk)
                             if received > limit:
@@ -284,9 +284,11 @@ async def _deliver(send: trio.MemorySendChannel[ProviderEvent | Failed], item: F
         await send.send(item)
 
 
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
+async def read_limited(response: httpx.Response, limit: int) -> bytes:
+    """At most ``limit`` bytes of a body, decoded (an error body may come gzipped), reading
+    no further: a huge or endless body costs one network chunk past the limit."""
     body = bytearray()
-    async with contextlib.aclosing(response.aiter_raw()) as chunks:
+    async with contextlib.aclosing(response.aiter_bytes()) as chunks:
         async for chunk in chunks:
             body += chunk
             if len(body) >= limit:
@@ -299,7 +301,7 @@ async def _check_content_type(provider: str, response: httpx.Response) -> None:
     reported with the start of its body instead of as an empty stream."""
     content_type = response.headers.get("content-type", "")
     if content_type and "event-stream" not in content_type:
-        head = (await _read_limited(response, 300)).decode("utf-8", "replace")
+        head = (await read_limited(response, 300)).decode("utf-8", "replace")
         raise ProviderError(
             f"expected an event stream, got {content_type!r}: {' '.join(head.split())}",
             provider=provider,

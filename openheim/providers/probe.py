@@ -19,7 +19,7 @@ import trio
 
 from openheim.config.model import ProviderConfig
 from openheim.providers.base import ChatRequest, Dialect, HttpRequest
-from openheim.providers.client import _read_limited, build_http_client, make_dialect
+from openheim.providers.client import build_http_client, make_dialect, read_limited
 from openheim.redact import strip_url_credentials
 
 #: Bytes of a response read: enough for an error message or a model listing's count.
@@ -64,17 +64,14 @@ class ProbeResult:
 
 
 def probe_request(provider: ProviderConfig, dialect: Dialect, key: str | None) -> HttpRequest:
-    """The listing request, with the auth headers the dialect puts on a chat request.
-
-    ``accept-encoding: identity``: the body is read raw, so it must not arrive compressed.
-    """
+    """The listing request, with the auth headers the dialect puts on a chat request."""
     sample = dialect.build_request(ChatRequest(model=provider.default_model, messages=()), key)
     headers = {
         name: value
         for name, value in sample.headers.items()
         if name.lower() not in _CHAT_ONLY_HEADERS
     }
-    headers |= {"accept": "application/json", "accept-encoding": "identity"}
+    headers |= {"accept": "application/json"}
     return HttpRequest("GET", f"{provider.api_base}/models", headers, None)
 
 
@@ -131,7 +128,7 @@ async def probe_provider(provider: ProviderConfig, key: str | None, *, limit: fl
                     request.method, request.url, headers=dict(request.headers)
                 ) as response:
                     latency = trio.current_time() - started
-                    body = await _read_limited(response, BODY_LIMIT)
+                    body = await read_limited(response, BODY_LIMIT)
     except trio.TooSlowError:
         return ProbeResult(Verdict.TIMED_OUT, shown, message=f"no answer within {limit:g} s")
     except httpx.TransportError as exc:

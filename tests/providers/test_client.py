@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import json
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -287,3 +289,36 @@ async def test_a_reply_that_streams_too_long_is_cut(llm: FakeLLMServer) -> None:
             await collect(client)
     assert "the reply was cut: still streaming after max_reply_secs = 0.3 s" in str(info.value)
     assert not info.value.retryable and len(llm.requests) == 1
+
+
+async def test_a_gzipped_error_body_is_read_decoded() -> None:
+    """Providers and proxies compress error bodies; the message must not arrive garbled."""
+    body = gzip.compress(json.dumps({"error": {"message": "model 'x' does not exist"}}).encode())
+
+    async def gzipped(stream: trio.SocketStream) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            request += await stream.receive_some(65536)
+        head = (
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+            b"content-encoding: gzip\r\ncontent-length: %d\r\n\r\n" % len(body)
+        )
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await stream.send_all(head + body)
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, gzipped, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        config = ProviderConfig(
+            name="zipped",
+            kind=ProviderKind.OPENAI,
+            api_base=f"http://127.0.0.1:{port}/v1",
+            default_model="m",
+            models=("m",),
+            max_retries=0,
+        )
+        async with open_provider(config, None) as client:
+            with trio.fail_after(10), pytest.raises(ProviderError) as info:
+                await collect(client)
+        nursery.cancel_scope.cancel()
+    assert "model 'x' does not exist" in str(info.value)
