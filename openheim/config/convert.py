@@ -160,17 +160,15 @@ class Problem:
     fix: str | None = None
 
 
-def first_problem(error: Exception) -> Problem:
+def first_problem(error: ClassValidationError) -> Problem:
     """The first field's error out of what cattrs raised for one flat table."""
-    if isinstance(error, ClassValidationError):
-        with_notes, without_notes = error.group_exceptions()
-        for exc, note in with_notes:
-            return _problem(note.name, exc)
-        for exc in without_notes:
-            if isinstance(exc, ForbiddenExtraKeysError):
-                return Problem(sorted(exc.extra_fields)[0], "is not a known setting", "remove it")
-            return first_problem(exc)
-    return Problem("", f"is invalid: {error}")
+    with_notes, without_notes = error.group_exceptions()
+    for exc, note in with_notes:
+        return _problem(note.name, exc)
+    for exc in without_notes:
+        if isinstance(exc, ForbiddenExtraKeysError):
+            return Problem(sorted(exc.extra_fields)[0], "is not a known setting", "remove it")
+    return Problem(error.cl.__name__, f"is invalid: {error}")
 
 
 def _problem(key: str, error: BaseException) -> Problem:

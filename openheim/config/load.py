@@ -71,7 +71,7 @@ def read_config(root: Table) -> Config:
         )
     # A section the file leaves out takes its default from Config.
     sections: dict[str, object] = {}
-    for name, read in _SECTIONS.items():
+    for name, read in _SECTIONS:
         table = root.child(name)
         if table is not None:
             sections[name] = read(table)
@@ -129,11 +129,11 @@ def read_permissions(table: Table) -> PermissionPolicy:
     return table.structure(PermissionPolicy, tools=policies, **default)
 
 
-_SECTIONS: dict[str, Callable[[Table], object]] = {
-    "mcp_servers": read_mcp_servers,
-    "tools": read_tools,
-    "permissions": read_permissions,
-    "server": read_server,
-    "store": read_store,
-    "sandbox": read_sandbox,
-}
+_SECTIONS: tuple[tuple[str, Callable[[Table], object]], ...] = (
+    ("mcp_servers", read_mcp_servers),
+    ("tools", read_tools),
+    ("permissions", read_permissions),
+    ("server", read_server),
+    ("store", read_store),
+    ("sandbox", read_sandbox),
+)

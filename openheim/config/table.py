@@ -108,12 +108,11 @@ class Table:
         default is written. ``built`` holds what the reader made itself (names, sub-tables,
         values it checked or resolved).
         """
-        fields = settings_of(cls)
+        fields = settings_of(cls) - built.keys()
         given = {name: value for name, value in self.data.items() if name in fields}
-        given = {name: value for name, value in given.items() if name not in built}
         try:
             result = self.converter.structure({**given, **built}, cls)
-        except (ClassValidationError, Misfit) as error:
+        except ClassValidationError as error:
             found = first_problem(error)
             place = f"to [{self.where}]" if self.where else "at the top"
             fix = found.fix or f"add `{found.key} = ...` {place}"
