@@ -73,7 +73,12 @@ class ProviderConfig:
     retry_max_delay_secs: float = 60.0
     max_in_flight: int | None = None
     requests_per_minute: float | None = None
-    recover_text_tool_calls: bool = True
+    #: Local models often write a tool call as JSON text; hosted APIs send real tool calls.
+    recover_text_tool_calls: bool = attrs.field(
+        default=attrs.Factory(
+            lambda self: self.kind is ProviderKind.OPENAI_COMPATIBLE, takes_self=True
+        )
+    )
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_reply_secs: float = DEFAULT_MAX_REPLY_SECS
     prices: Mapping[str, ModelPrice] = attrs.field(factory=dict)

@@ -56,6 +56,7 @@ api_base = "http://localhost:11434/v1"
 default_model = "llama3.2"
 models = ["llama3.2", "qwen2.5-coder"]
 # recover_text_tool_calls = true   # run a reply that is exactly a JSON tool call
+#                                  # (on by default for openai_compatible only)
 
 # Limits of the built-in tools.
 # [tools]
