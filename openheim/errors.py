@@ -79,3 +79,19 @@ class ProviderError(OpenheimError):
 
 class SandboxError(OpenheimError):
     """The sandbox asked for cannot confine tools on this machine."""
+
+
+class PathError(OpenheimError):
+    """A path a tool or a client named cannot be used: it leads outside the roots it is
+    confined to, or no file can have that name. Defined where paths are resolved
+    (``sandbox.paths``); the message names only the path as sent."""
+
+
+class ClientError(OpenheimError):
+    """A remote client sent something unusable or failed a request we made of it (a bad fs
+    request, an editor that cannot read a buffer). ``message`` goes back to that client (or
+    its model) as is."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

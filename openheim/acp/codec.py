@@ -28,7 +28,6 @@ METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 REQUEST_CANCELLED = -32800
-AUTH_REQUIRED = -32000
 RESOURCE_NOT_FOUND = -32002
 
 #: ACP's Python SDK reads lines of up to 50 MiB; a file sent through ``fs/*`` may be that big.

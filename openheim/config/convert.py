@@ -18,6 +18,8 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn
 
+from openheim.errors import ConfigError
+
 T = TypeVar("T")
 
 _TYPE_WORDS: dict[type, str] = {
@@ -34,7 +36,7 @@ def type_word(kind: type) -> str:
     return _TYPE_WORDS.get(kind, kind.__name__)
 
 
-class Misfit(Exception):
+class Misfit(ConfigError):
     """A value of the wrong shape: what is wrong with it and how to fix it, without the key."""
 
     def __init__(self, problem: str, fix: str) -> None:

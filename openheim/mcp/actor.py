@@ -67,7 +67,7 @@ class _CallRequest:
     scope: trio.CancelScope
 
 
-class ServerGone(Exception):
+class _ServerGone(Exception):
     """The server closed its connection (it exited or crashed)."""
 
 
@@ -199,7 +199,7 @@ class McpServerActor:
             try:
                 await self._connect_and_serve()
                 error = "the server exited"
-            except ServerGone as exc:
+            except _ServerGone as exc:
                 error = str(exc)
             except BaseExceptionGroup as group:
                 cancelled, rest = group.split(trio.Cancelled)
@@ -314,7 +314,7 @@ class McpServerActor:
                 # Reported now: leaving stdio_client waits for the process to stop.
                 error = f"did not start within {timeout:g} s"
                 self._set(ServerStatus(ServerState.FAILED, error=error))
-                raise ServerGone(error) from None
+                raise _ServerGone(error) from None
             self.connections += 1
             self._set(ServerStatus(ServerState.CONNECTED, tool_count=len(tools)), tools)
             async with trio.open_nursery() as nursery:
@@ -326,7 +326,7 @@ class McpServerActor:
                 state = ServerState.STARTING if self._may_restart_at_once() else ServerState.FAILED
                 self._set(ServerStatus(state, error="the server exited"))
                 nursery.cancel_scope.cancel()
-        raise ServerGone("the server exited")
+        raise _ServerGone("the server exited")
 
     async def _follow_tool_list(
         self, session: Any, changes: trio.MemoryReceiveChannel[None], closed: trio.Event
@@ -402,7 +402,7 @@ def _describe(exc: BaseException) -> str:
     """A one-line reason, looking inside the groups the SDK's task groups wrap errors in."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    if isinstance(exc, ServerGone):
+    if isinstance(exc, _ServerGone):
         return str(exc)
     if isinstance(exc, FileNotFoundError):
         return f"command not found: {exc.filename or exc}"

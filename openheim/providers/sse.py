@@ -13,12 +13,14 @@ import codecs
 
 import attrs
 
+from openheim.errors import OpenheimError
+
 #: Default bound on one event (its unfinished line plus its data lines), in characters: far
 #: above any real chunk, far below what would hurt the process.
 DEFAULT_MAX_EVENT_CHARS = 8 * 1024 * 1024
 
 
-class SSEEventTooLarge(ValueError):
+class SSEEventTooLarge(OpenheimError, ValueError):
     """An event (or a line still waiting for its end) grew past the decoder's bound."""
 
 

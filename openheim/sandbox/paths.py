@@ -33,6 +33,7 @@ from types import TracebackType
 
 import attrs
 
+from openheim.errors import PathError
 from openheim.sandbox.policy import SandboxPolicy
 
 #: Symlinks one resolution follows before giving up with ``ELOOP``, as the kernel does.
@@ -61,7 +62,7 @@ class Missing(enum.Enum):
     CREATE = "create"  # create it, as ``mkdir -p`` would: writes
 
 
-class PathRefused(Exception):
+class PathRefused(PathError):
     """The path leads out of the allowed roots or into a hidden path."""
 
     def __init__(self, path: str) -> None:
@@ -69,7 +70,7 @@ class PathRefused(Exception):
         self.path = path
 
 
-class InvalidPath(ValueError):
+class InvalidPath(PathError, ValueError):
     """No file can have this name: a NUL byte, or a lone surrogate (a JSON ``"\\ud800"``)."""
 
 

@@ -41,6 +41,7 @@ from typing import Any
 import attrs
 import trio
 
+from openheim.errors import ClientError
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.server.fs_paths import (
     OUTSIDE_MESSAGE,
@@ -139,12 +140,11 @@ Request = Watch | Unwatch | ListDir | Read | Write | Mkdir | Delete | Rename
 _ACTIONS = ("watch", "unwatch", "list", "read", "write", "mkdir", "delete", "rename")
 
 
-class InvalidPayload(Exception):
+class InvalidPayload(ClientError):
     """A request we cannot understand; the reply still echoes its ``id`` if that was valid."""
 
     def __init__(self, message: str, request_id: RequestId | None = None) -> None:
         super().__init__(message)
-        self.message = message
         self.request_id = request_id
 
 

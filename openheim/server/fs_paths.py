@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from openheim.errors import ClientError
 from openheim.fsutil import atomic_write_at
 from openheim.sandbox import fileops, paths
 from openheim.sandbox.fileops import retrying
@@ -38,12 +39,8 @@ T = TypeVar("T")
 OUTSIDE_MESSAGE = "Path not within workspace or does not exist"
 
 
-class FsError(Exception):
+class FsError(ClientError):
     """A refused or failed fs request; ``message`` goes to the client as is."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def check_request(requested: str) -> None:

@@ -13,11 +13,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from openheim.errors import ClientError
 from openheim.models import ToolDefinition, ToolResult
 from openheim.sandbox.sandbox import Sandbox, unconfined
 
 
-class FileAccessError(Exception):
+class FileAccessError(ClientError):
     """A ``FileAccess`` could not read or write; the message is shown to the model."""
 
 
