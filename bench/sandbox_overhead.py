@@ -32,10 +32,11 @@ from pathlib import Path
 import trio
 from harness import emit_result, percentile, verdict
 
+from openheim.config.sandbox_settings import SandboxSettings
 from openheim.sandbox.bwrap import BwrapBackend
 from openheim.sandbox.environment import local_env, tenant_env
 from openheim.sandbox.landlock import LandlockBackend
-from openheim.sandbox.policy import SandboxSettings, local_policy, tenant_policy
+from openheim.sandbox.policy import local_policy, tenant_policy
 from openheim.sandbox.sandbox import Backend, NoBackend, Sandbox
 from openheim.sandbox.select import probe_bwrap, probe_landlock
 from openheim.tools.base import ToolContext

@@ -24,7 +24,7 @@ from openheim.agent.events import (
 )
 from openheim.config.load import load_config
 from openheim.config.paths import Paths
-from openheim.errors import HistoryError, OpenheimError
+from openheim.errors import OpenheimError
 from openheim.models import Conversation, ToolCall
 from openheim.permissions import Answer
 from openheim.session import Session, SessionOptions, SessionRegistry, open_runtime
@@ -85,8 +85,7 @@ async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal:
         open_runtime(config, paths, env=env) as runtime,
         SessionRegistry.open(runtime) as sessions,
     ):
-        session = await open_session(
-            sessions,
+        session = await sessions.resume_or_create(
             session_options,
             resume=options.resume,
             continue_latest=options.continue_latest,
@@ -110,25 +109,6 @@ async def run_headless(options: RunOptions, *, env: Mapping[str, str], terminal:
         raise failure
     assert outcome is not None
     return _exit_code(outcome, terminal, session.conversation)
-
-
-async def open_session(
-    sessions: SessionRegistry,
-    options: SessionOptions,
-    *,
-    resume: str | None = None,
-    continue_latest: bool = False,
-) -> Session:
-    """The session ``--resume ID`` / ``--continue`` ask for, else a new one (run and REPL)."""
-    if resume:
-        return await sessions.load(resume, options)
-    if continue_latest:
-        latest = await sessions.latest_id()
-        if latest is None:
-            store = sessions.runtime.paths.history_dir
-            raise HistoryError(f"no conversation to continue in {store}")
-        return await sessions.load(latest, options)
-    return await sessions.create(options)
 
 
 async def _cancel_on_signals(session: Session, terminal: Terminal) -> None:

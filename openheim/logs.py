@@ -14,10 +14,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from openheim.config.model import Config
+from typing import Any
 
 LOG_LEVEL_ENV = "OPENHEIM_LOG"
 LOG_FORMAT_ENV = "OPENHEIM_LOG_FORMAT"
@@ -80,19 +77,6 @@ class JsonFormatter(_Masking):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return self.mask(json.dumps(entry, ensure_ascii=False, default=str))
-
-
-def config_secrets(config: Config, env: Mapping[str, str]) -> list[str]:
-    """What must never appear in a log line: provider keys (inline or from their env
-    variables), server tokens, the metrics token, MCP env and header values, the store URL."""
-    found = [p.api_key or "" for p in config.providers.values()]
-    found += [env.get(p.env_var, "") for p in config.providers.values() if p.env_var]
-    found += [*config.server.tokens, config.server.metrics_token or ""]
-    for server in config.mcp_servers.values():
-        found += [*server.env.values(), *server.headers.values()]
-    found += [config.store.url or "", env.get(config.store.url_env, "")]
-    found.append(env.get("OPENHEIM_METRICS_TOKEN", ""))
-    return [secret for secret in found if secret]
 
 
 def configure_logging(

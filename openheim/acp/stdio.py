@@ -189,7 +189,8 @@ async def run_acp_stdio(env: Mapping[str, str], *, log_format: str | None = None
     """The ``openheim acp`` command; a config error raises before stdio is touched."""
     from openheim.config.load import load_config
     from openheim.config.paths import Paths
-    from openheim.logs import config_secrets, configure_logging
+    from openheim.config.secrets import config_secrets
+    from openheim.logs import configure_logging
     from openheim.session import open_runtime
 
     configure_logging(env, fmt=log_format)

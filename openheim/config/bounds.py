@@ -19,7 +19,7 @@ from openheim.config.model import (
     StoreConfig,
     ToolsConfig,
 )
-from openheim.sandbox.policy import Limits, SandboxSettings
+from openheim.config.sandbox_settings import Limits, SandboxSettings
 
 
 @attrs.frozen

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import attrs
 
+from openheim.config.sandbox_settings import SandboxSettings
 from openheim.models import Usage
 from openheim.permissions import PermissionPolicy
-from openheim.sandbox.policy import SandboxSettings
 
 
 class ProviderKind(enum.StrEnum):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from openheim.config.sandbox_settings import Limits, SandboxSettings
 from openheim.config.table import Table, settings_of
-from openheim.sandbox.policy import Limits, SandboxSettings
 
 
 def read_sandbox(table: Table) -> SandboxSettings:

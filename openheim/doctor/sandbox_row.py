@@ -8,10 +8,10 @@ from collections.abc import Mapping
 import trio
 
 from openheim.config.model import Config
+from openheim.config.sandbox_settings import SandboxMode
 from openheim.doctor.rows import Row, Status
 from openheim.errors import ConfigError, SandboxError
 from openheim.sandbox.factory import sandbox_mode
-from openheim.sandbox.policy import SandboxMode
 from openheim.sandbox.select import BWRAP_FIX, choose
 
 _ACCEPT_RISK = '[sandbox] mode = "none" with allow_unsandboxed_tenants = true'

@@ -23,7 +23,6 @@ from openheim.agent.events import TurnFinished
 from openheim.config.load import load_config
 from openheim.config.paths import Paths
 from openheim.errors import HistoryError, OpenheimError
-from openheim.headless import open_session
 from openheim.models import ToolCall
 from openheim.permissions import Answer
 from openheim.repl.commands import (
@@ -67,8 +66,7 @@ async def run_repl(options: ReplOptions, *, env: Mapping[str, str]) -> int:
         open_runtime(config, paths, env=env) as runtime,
         SessionRegistry.open(runtime) as sessions,
     ):
-        session = await open_session(
-            sessions,
+        session = await sessions.resume_or_create(
             SessionOptions(
                 cwd=cwd,
                 model=options.model,

@@ -20,15 +20,10 @@ import trio
 
 from openheim.config.model import Config
 from openheim.config.paths import Paths
+from openheim.config.sandbox_settings import SandboxMode, SandboxSettings
 from openheim.errors import ConfigError
 from openheim.sandbox.environment import local_env, tenant_env
-from openheim.sandbox.policy import (
-    SandboxMode,
-    SandboxPolicy,
-    SandboxSettings,
-    local_policy,
-    tenant_policy,
-)
+from openheim.sandbox.policy import SandboxPolicy, local_policy, tenant_policy
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.sandbox.sandbox import Sandbox
 from openheim.sandbox.select import Choice, choose
@@ -151,7 +146,7 @@ def known_secrets(
     ``DEBUG=1`` as often as secrets, and they would strip the user's own variables), plus the
     store's password alone and the tokens of ``tokens_file``.
     """
-    from openheim.logs import config_secrets
+    from openheim.config.secrets import config_secrets
 
     settings = {value for server in config.mcp_servers.values() for value in server.env.values()}
     values = [value for value in config_secrets(config, env) if value not in settings]

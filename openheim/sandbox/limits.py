@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openheim.sandbox.policy import Limits
+from openheim.config.sandbox_settings import Limits
 
 
 def limit_argv(limits: Limits) -> list[str]:

@@ -12,22 +12,13 @@ kernel rules, and the file tools check paths against it. Two shapes cover every 
 
 from __future__ import annotations
 
-import enum
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import attrs
 
-
-class SandboxMode(enum.StrEnum):
-    """``[sandbox] mode`` and ``--sandbox``: which backend confines tools."""
-
-    AUTO = "auto"
-    BWRAP = "bwrap"
-    LANDLOCK = "landlock"
-    NONE = "none"
-
+from openheim.config.sandbox_settings import Limits, SandboxSettings
 
 #: Read-only system folders a tenant's commands need to run at all. Missing ones are skipped.
 SYSTEM_ROOTS: tuple[Path, ...] = tuple(
@@ -39,29 +30,6 @@ SYSTEM_ROOTS: tuple[Path, ...] = tuple(
 SYSTEM_SECRETS: tuple[Path, ...] = tuple(
     Path(p) for p in ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "/etc/ssh")
 )
-
-
-@attrs.frozen
-class Limits:
-    """Per-command resource limits; None leaves the OS default."""
-
-    max_memory_mb: int | None = None
-    max_processes: int | None = None
-
-
-@attrs.frozen
-class SandboxSettings:
-    """``[sandbox]`` in the config: how every session's policy is built."""
-
-    mode: SandboxMode = SandboxMode.AUTO
-    network: bool = True
-    env_exclude: tuple[str, ...] = ("*_KEY", "*_TOKEN", "*_SECRET", "*PASSWORD*")
-    env_passthrough: tuple[str, ...] = ()
-    limits: Limits = attrs.field(factory=Limits)
-    #: Commands of one tenant running at once (``serve``); the rest wait for a slot.
-    max_commands_per_tenant: int = 8
-    #: ``serve`` with tokens and no working backend starts only with this set.
-    allow_unsandboxed_tenants: bool = False
 
 
 @attrs.frozen

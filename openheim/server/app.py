@@ -237,7 +237,8 @@ async def run_server(
     import signal
 
     from openheim.config.load import load_config
-    from openheim.logs import announce, config_secrets, configure_logging
+    from openheim.config.secrets import config_secrets
+    from openheim.logs import announce, configure_logging
 
     configure_logging(env, fmt=log_format)
     paths = Paths.from_env(env)

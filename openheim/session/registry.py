@@ -12,7 +12,7 @@ import trio
 
 from openheim.concurrency import open_service_nursery
 from openheim.config.resolve import ModelChoice, resolve_model
-from openheim.errors import ConfigError, SessionLimitError, WorkspaceError
+from openheim.errors import ConfigError, HistoryError, SessionLimitError, WorkspaceError
 from openheim.models import Conversation
 from openheim.session.actor import Session, SessionOptions, load_session_skills
 from openheim.session.runtime import Runtime
@@ -99,6 +99,24 @@ class SessionRegistry:
         names = options.skills if options.skills is not None else conversation.skills
         skills = load_session_skills(self.runtime, names)
         return await self._start(conversation, choice, skills, attrs.evolve(options, skills=names))
+
+    async def resume_or_create(
+        self,
+        options: SessionOptions,
+        *,
+        resume: str | None = None,
+        continue_latest: bool = False,
+    ) -> Session:
+        """The session ``--resume ID`` / ``--continue`` ask for, else a new one (run, REPL)."""
+        if resume:
+            return await self.load(resume, options)
+        if continue_latest:
+            latest = await self.latest_id()
+            if latest is None:
+                store = self.runtime.paths.history_dir
+                raise HistoryError(f"no conversation to continue in {store}")
+            return await self.load(latest, options)
+        return await self.create(options)
 
     async def latest_id(self) -> str | None:
         latest = await self.runtime.store.list(limit=1)

@@ -23,9 +23,9 @@ from openheim.config.model import (
     ToolsConfig,
 )
 from openheim.config.paths import Paths
+from openheim.config.sandbox_settings import Limits, SandboxSettings
 from openheim.config.table import settings_of
 from openheim.errors import ConfigError
-from openheim.sandbox.policy import Limits, SandboxSettings
 
 PATH = Path("/home/u/.openheim/config.toml")
 MINIMAL = """

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import trio
 
+from openheim.config.sandbox_settings import Limits, SandboxSettings
 from openheim.sandbox.bwrap import BwrapBackend
 from openheim.sandbox.environment import tenant_env
-from openheim.sandbox.policy import Limits, SandboxSettings, tenant_policy
+from openheim.sandbox.policy import tenant_policy
 from openheim.sandbox.sandbox import Backend, Sandbox
 from openheim.tools.base import ToolContext
 from openheim.tools.shell import ExecuteCommandTool

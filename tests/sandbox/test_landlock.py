@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from openheim.config.sandbox_settings import Limits
 from openheim.sandbox.landlock import (
     HELPER,
     LandlockBackend,
@@ -23,7 +24,7 @@ from openheim.sandbox.landlock import (
     landlock_spec,
     probe_landlock,
 )
-from openheim.sandbox.policy import SYSTEM_ROOTS, Limits, SandboxPolicy
+from openheim.sandbox.policy import SYSTEM_ROOTS, SandboxPolicy
 from tests.processes import live_with_marker
 
 ABI = landlock_abi()

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from openheim.config.sandbox_settings import Limits, SandboxSettings
 from openheim.sandbox.bwrap import bwrap_argv
-from openheim.sandbox.policy import (
-    SYSTEM_SECRETS,
-    Limits,
-    SandboxSettings,
-    local_policy,
-    tenant_policy,
-)
+from openheim.sandbox.policy import SYSTEM_SECRETS, local_policy, tenant_policy
 
 
 def test_a_tenant_reads_system_folders_and_its_workspace_and_writes_only_the_workspace(
