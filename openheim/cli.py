@@ -189,18 +189,19 @@ async def mcp_import(file: str, dry_run: bool) -> None:
     stdin). New [mcp_servers.NAME] tables are appended; the file is never rewritten, and names
     it already has are skipped. With --dry-run, stdout is exactly the TOML that would be added.
     """
+    from openheim.config import mcp_append, mcp_import
     from openheim.config.paths import Paths
-    from openheim.mcp import importer
 
     config_file = Paths.from_env().config_file
     try:
-        source, text = importer.read_source(file)
-        result = importer.parse_servers(text, source)
-        new, skipped = importer.split_new(result.servers, importer.configured_names(config_file))
-        toml_text = importer.render_toml(new, source=importer.origin(file))
-        plan = importer.plan_append(config_file, toml_text) if new else None
+        source, text = mcp_append.read_source(file)
+        result = mcp_import.parse_servers(text, source)
+        configured = mcp_append.configured_names(config_file)
+        new, skipped = mcp_append.split_new(result.servers, configured)
+        toml_text = mcp_append.render_toml(new, source=mcp_append.origin(file))
+        plan = mcp_append.plan_append(config_file, toml_text) if new else None
         if plan is not None and not dry_run:
-            importer.append_to_config(config_file, plan)
+            mcp_append.append_to_config(config_file, plan)
     except OpenheimError as exc:
         fail(exc)
     # With --dry-run stdout carries the TOML alone, so the report goes to stderr.
@@ -211,7 +212,7 @@ async def mcp_import(file: str, dry_run: bool) -> None:
         click.echo(toml_text, nl=False)
     verb = "would import" if dry_run else "imported"
     for server in new:
-        click.echo(f"{verb} {importer.describe(server)}", file=report)
+        click.echo(f"{verb} {mcp_append.describe(server)}", file=report)
     for name in skipped:
         click.echo(f"skipped {name}: already configured", file=report)
     if not result.servers:
@@ -224,7 +225,7 @@ async def mcp_import(file: str, dry_run: bool) -> None:
     if dry_run:
         click.echo(f"dry run: would add {count} to {config_file}{created}", file=report)
         return
-    if importer.holds_secrets(new) and importer.readable_by_others(config_file):
+    if mcp_append.holds_secrets(new) and mcp_append.readable_by_others(config_file):
         click.echo(
             f"openheim: warning: {config_file} now holds env/header values and other users "
             f"can read it; fix: chmod 600 {config_file}",

@@ -16,22 +16,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from openheim.config.load import load_config, parse_config
-from openheim.config.model import McpServerConfig
-from openheim.config.template import DEFAULT_CONFIG
-from openheim.errors import ConfigError
-from openheim.mcp.importer import (
+from openheim.config.mcp_append import (
     Appended,
     append_to_config,
-    config_name,
-    convert_servers,
     describe,
-    parse_servers,
     plan_append,
     render_toml,
-    strip_jsonc,
     toml_key,
     toml_string,
 )
+from openheim.config.mcp_import import config_name, convert_servers, parse_servers, strip_jsonc
+from openheim.config.model import McpServerConfig
+from openheim.config.template import DEFAULT_CONFIG
+from openheim.errors import ConfigError
 
 CONFIG_PATH = Path("/home/u/.openheim/config.toml")
 MINIMAL = """\
