@@ -37,7 +37,7 @@ def defined_exceptions() -> dict[str, type[BaseException]]:
 
 def test_every_public_exception_is_an_openheim_error() -> None:
     exceptions = defined_exceptions()
-    assert "openheim.server.fs_paths.FsError" in exceptions  # the walk reaches the faces
+    assert "openheim.server.fs.paths.FsError" in exceptions  # the walk reaches the faces
     strays = {
         name
         for name, cls in exceptions.items()

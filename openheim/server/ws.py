@@ -42,7 +42,7 @@ from openheim.acp.settings import AcpSettings
 from openheim.config.model import DisconnectPolicy
 from openheim.logs import bind_log_context
 from openheim.server.envelope import Envelope, FrameError, envelope_text, parse_envelope
-from openheim.server.fs import FsChannel, frame_error, greeting
+from openheim.server.fs.channel import FsChannel, frame_error, greeting
 from openheim.server.tenants import Tenant
 
 log = logging.getLogger(__name__)

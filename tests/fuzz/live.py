@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from openheim.server.fs_paths import OUTSIDE_MESSAGE
+from openheim.server.fs.paths import OUTSIDE_MESSAGE
 
 KNOWN_METHODS = frozenset(
     {

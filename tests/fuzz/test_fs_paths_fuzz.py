@@ -20,7 +20,7 @@ import attrs
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from openheim.server.fs_paths import OUTSIDE_MESSAGE, FsError, resolve, resolve_entry
+from openheim.server.fs.paths import OUTSIDE_MESSAGE, FsError, resolve, resolve_entry
 from tests.fuzz.profiles import FUZZ
 
 #: Entries a tree may hold, parents before children.

@@ -25,8 +25,8 @@ import trio
 from openheim.models import ToolResult
 from openheim.sandbox.policy import SandboxPolicy
 from openheim.sandbox.sandbox import NoBackend, Sandbox
-from openheim.server.fs import delete_sync, read_sync, write_sync
-from openheim.server.fs_paths import OUTSIDE_MESSAGE, FsError
+from openheim.server.fs.channel import delete_sync, read_sync, write_sync
+from openheim.server.fs.paths import OUTSIDE_MESSAGE, FsError
 from openheim.tools.base import ToolContext
 from openheim.tools.files import ReadFileTool, WriteFileTool
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from openheim.server.fs import (
+from openheim.server.fs.channel import (
     OUTSIDE_MESSAGE,
     FsChannel,
     FsLimits,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from openheim.server.fs_paths import (
+from openheim.server.fs.paths import (
     OUTSIDE_MESSAGE,
     FsError,
     check_request,

@@ -10,8 +10,8 @@ import pytest
 import trio
 from watchfiles import Change
 
-from openheim.server.fs import FsChannel, FsLimits
-from openheim.server.watcher import (
+from openheim.server.fs.channel import FsChannel, FsLimits
+from openheim.server.fs.watcher import (
     CREATE_FILE,
     CREATE_FOLDER,
     MODIFY,
@@ -295,7 +295,7 @@ async def test_a_closed_outbound_side_ends_the_watcher_quietly(root: Path) -> No
 async def test_watchers_per_process_are_capped(
     root: Path, outbox: Outbox, nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("openheim.server.watcher.MAX_WATCHERS", 1)
+    monkeypatch.setattr("openheim.server.fs.watcher.MAX_WATCHERS", 1)
     first = FsChannel(root, outbox.send, nursery, FAST)
     second = FsChannel(root, outbox.send, nursery, FAST)
     assert (await request(first, outbox, action="watch", path=""))["type"] == "watching"

@@ -12,7 +12,7 @@ import pytest
 
 from openheim.acp import connection as connection_module
 from openheim.acp.methods import AgentMethods
-from openheim.server import fs
+from openheim.server.fs import channel as fs
 from openheim.server.rest import create_rest_app
 
 SPEC = Path(__file__).resolve().parents[2] / "OPENHEIM_SPEC.md"

@@ -38,7 +38,7 @@ import trio
 from watchfiles import Change
 from watchfiles._rust_notify import RustNotify
 
-from openheim.server.fs_paths import FsError, is_within
+from openheim.server.fs.paths import FsError, is_within
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ import trio
 
 from openheim.errors import ClientError
 from openheim.sandbox.quota import WorkspaceQuota
-from openheim.server.fs_paths import (
+from openheim.server.fs.paths import (
     OUTSIDE_MESSAGE,
     FsError,
     delete_sync,
@@ -55,7 +55,7 @@ from openheim.server.fs_paths import (
     watch_target_sync,
     write_sync,
 )
-from openheim.server.watcher import FsWatcher
+from openheim.server.fs.watcher import FsWatcher
 
 log = logging.getLogger(__name__)
 
