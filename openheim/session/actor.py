@@ -241,33 +241,41 @@ class Session:
 
     async def _run_limited(self, text: str) -> TurnFinished:
         """Run the turn once a slot is free; a cancel while waiting means it never starts."""
+        async with self._turn_slot() as started:
+            if not started:
+                return TurnFinished(StopReason.CANCELLED, Usage(), 0)
+            attributes = {
+                "openheim.session_id": self.id,
+                "openheim.tenant": self.runtime.tenant,
+                "gen_ai.system": self.choice.provider.name,
+                "gen_ai.request.model": self.choice.model,
+            }
+            with self.runtime.observer.span("openheim.turn", attributes):
+                return await self._run_turn(text)
+
+    @contextlib.asynccontextmanager
+    async def _turn_slot(self) -> AsyncIterator[bool]:
+        """Hold one of ``Runtime.turn_slots`` (when turns are limited) for the body; yields
+        False when a cancel came while waiting for it."""
         slots = self.runtime.turn_slots
         if slots is None:
-            return await self._run_turn(text)
+            yield True
+            return
         with trio.CancelScope() as waiting:
             self._waiting = waiting
             await slots.acquire()
         self._waiting = None
         if waiting.cancelled_caught:
-            return TurnFinished(StopReason.CANCELLED, Usage(), 0)
+            yield False
+            return
         try:
-            return await self._run_turn(text)
+            yield True
         finally:
             slots.release()
 
     async def _run_turn(self, text: str) -> TurnFinished:
-        attributes = {
-            "openheim.session_id": self.id,
-            "openheim.tenant": self.runtime.tenant,
-            "gen_ai.system": self.choice.provider.name,
-            "gen_ai.request.model": self.choice.model,
-        }
-        with self.runtime.observer.span("openheim.turn", attributes):
-            return await self._run_turn_traced(text)
-
-    async def _run_turn_traced(self, text: str) -> TurnFinished:
         choice = self.choice
-        provider = await self.runtime.provider(choice.provider)
+        provider = await self.runtime.providers.get(choice.provider)
         config = self.runtime.config
         self.conversation.model, self.conversation.provider = choice.model, choice.provider.name
         self.conversation.skills = tuple(skill.name for skill in self.skills)

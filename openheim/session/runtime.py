@@ -160,9 +160,6 @@ class Runtime:
             registry.register(tool)
         return registry
 
-    async def provider(self, config: ProviderConfig) -> ProviderClient:
-        return await self.providers.get(config)
-
     def sandbox(self, roots: Sequence[Path]) -> Sandbox:
         """The sandbox of a session working in ``roots`` (its cwd first); a tenant's sessions
         reach its whole workspace, wherever in it they work."""
