@@ -41,7 +41,7 @@ from openheim.agent.loop import Turn, TurnSettings
 from openheim.config.load import load_config
 from openheim.config.model import Config, ProviderConfig
 from openheim.config.paths import Paths
-from openheim.models import (
+from openheim.foundation.models import (
     Conversation,
     Message,
     Role,

@@ -12,7 +12,7 @@ import sys
 import asyncclick as click
 
 from openheim import __version__
-from openheim.errors import OpenheimError
+from openheim.foundation.errors import OpenheimError
 
 SANDBOX_MODES = ("auto", "bwrap", "landlock", "none")
 SANDBOX = click.option(

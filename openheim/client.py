@@ -18,12 +18,12 @@ from pathlib import Path
 import trio
 
 from openheim.agent.events import AgentEvent, TurnFinished
-from openheim.concurrency import Failed, ResultStream, open_service_nursery
 from openheim.config.load import load_config
 from openheim.config.model import Config
 from openheim.config.paths import Paths
-from openheim.errors import OpenheimError
-from openheim.models import Conversation, Role, ToolDefinition
+from openheim.foundation.concurrency import Failed, ResultStream, open_service_nursery
+from openheim.foundation.errors import OpenheimError
+from openheim.foundation.models import Conversation, Role, ToolDefinition
 from openheim.permissions import Asker
 from openheim.session import (
     ConversationMeta,

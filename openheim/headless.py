@@ -24,8 +24,8 @@ from openheim.agent.events import (
 )
 from openheim.config.load import load_config
 from openheim.config.paths import Paths
-from openheim.errors import OpenheimError
-from openheim.models import Conversation, ToolCall
+from openheim.foundation.errors import OpenheimError
+from openheim.foundation.models import Conversation, ToolCall
 from openheim.permissions import Answer
 from openheim.session import Session, SessionOptions, SessionRegistry, open_runtime
 

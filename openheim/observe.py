@@ -14,7 +14,7 @@ from typing import Protocol
 
 import attrs
 
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 
 #: Span attribute values (OpenTelemetry's primitive types).
 Attributes = Mapping[str, str | int | float | bool]

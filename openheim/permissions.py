@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
 
-from openheim.models import ToolCall
+from openheim.foundation.models import ToolCall
 
 
 class Policy(enum.StrEnum):

@@ -17,7 +17,7 @@ from openheim.agent.events import (
     ToolCallFinished,
     TurnFinished,
 )
-from openheim.models import ToolCall
+from openheim.foundation.models import ToolCall
 from openheim.permissions import Answer
 
 _ANSWERS = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import attrs
 
-from openheim.errors import SkillError
+from openheim.foundation.errors import SkillError
 
 _SKILL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -8,7 +8,7 @@ import inspect
 import pkgutil
 
 import openheim
-from openheim.errors import OpenheimError
+from openheim.foundation.errors import OpenheimError
 
 #: Exceptions that are not user-facing errors, and why.
 NOT_ERRORS = {

@@ -12,7 +12,7 @@ import trio
 
 from openheim import OpenheimClient
 from openheim.agent.events import MessageChunk, StopReason, ToolCallStarted, TurnFinished
-from openheim.errors import ProviderError
+from openheim.foundation.errors import ProviderError
 from openheim.session import ConversationMeta
 from openheim.testing import FakeLLMServer, HttpError, Reply, open_fake_llm
 
@@ -129,3 +129,18 @@ async def test_list_sessions_reads_history_newest_first(llm: FakeLLMServer, tmp_
         assert [meta.cwd for meta in listed] == [str(tmp_path)] * 2
         assert (listed[0].provider, listed[0].model) == ("fake", "m")
         assert [meta.id for meta in await client.list_sessions(limit=1)] == [listed[0].id]
+
+
+def test_the_top_level_names_are_the_library_types_and_load_lazily() -> None:
+    import importlib
+
+    import openheim
+
+    for name, module in openheim._PUBLIC.items():
+        assert getattr(openheim, name) is getattr(importlib.import_module(module), name)
+    with pytest.raises(AttributeError):
+        openheim.NoSuchThing  # noqa: B018
+    # `import openheim` alone loads none of the runtime (the CLI's --help stays fast).
+    code = "import sys, openheim; print(any(m.startswith('openheim.') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

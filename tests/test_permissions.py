@@ -1,4 +1,4 @@
-from openheim.models import ToolCall
+from openheim.foundation.models import ToolCall
 from openheim.permissions import Answer, PermissionPolicy, Policy, SessionPermissions
 
 CALL = ToolCall("1", "execute_command", '{"command": "ls"}')

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from openheim.redact import REDACTED, mask_secrets
+from openheim.foundation.redact import REDACTED, mask_secrets
 
 
 def test_known_secrets_are_masked_longest_first() -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from openheim.agent.prompt import build_system_prompt
-from openheim.errors import SkillError
+from openheim.foundation.errors import SkillError
 from openheim.skills import installed_skills, load_skills, parse_skill_names
 
 

@@ -58,9 +58,9 @@ from openheim.acp.connection import (
 from openheim.acp.feed import SessionFeed
 from openheim.acp.methods import AgentMethods, Call
 from openheim.acp.settings import AcpSettings
-from openheim.concurrency import open_service_nursery
-from openheim.errors import OpenheimError
-from openheim.models import ToolCall
+from openheim.foundation.concurrency import open_service_nursery
+from openheim.foundation.errors import OpenheimError
+from openheim.foundation.models import ToolCall
 from openheim.permissions import Answer
 from openheim.session import Attachment, Session, SessionRegistry
 

@@ -22,7 +22,7 @@ from openheim.agent.events import (
     ToolCallStarted,
     TurnFinished,
 )
-from openheim.models import ToolCall
+from openheim.foundation.models import ToolCall
 from openheim.session import Session
 
 SendUpdate = Callable[[dict[str, Any]], Awaitable[None]]

@@ -23,7 +23,7 @@ from openheim.acp.feed import SessionFeed
 from openheim.acp.session_params import refused, session_options, set_model
 from openheim.acp.settings import AcpSettings
 from openheim.agent.events import StopReason
-from openheim.errors import (
+from openheim.foundation.errors import (
     ConfigError,
     ConversationNotFoundError,
     HistoryError,

@@ -15,7 +15,7 @@ from openheim.acp.codec import invalid_params
 from openheim.agent.events import AgentEvent, MessageChunk, ToolCallFinished, ToolCallStarted
 from openheim.config.model import Config, McpServerConfig
 from openheim.config.resolve import ModelChoice
-from openheim.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
+from openheim.foundation.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
 

@@ -11,7 +11,7 @@ from openheim.acp import schema
 from openheim.acp.codec import RpcError, invalid_params
 from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.resolve import resolve_model
-from openheim.errors import ConfigError, OpenheimError
+from openheim.foundation.errors import ConfigError, OpenheimError
 from openheim.session import Session, SessionOptions
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import attrs
 
 from openheim.config.model import ClientMcpPolicy
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 #: Seconds to wait for the user's answer to a permission request (then: denied).
 PERMISSION_TIMEOUT_ENV = "OPENHEIM_ACP_PERMISSION_TIMEOUT"

@@ -6,7 +6,7 @@ import enum
 
 import attrs
 
-from openheim.models import ToolCall, ToolResult, Usage
+from openheim.foundation.models import ToolCall, ToolResult, Usage
 
 
 class StopReason(enum.StrEnum):

@@ -28,7 +28,7 @@ from openheim.agent.events import (
 )
 from openheim.agent.text_tool_calls import recover_tool_calls
 from openheim.config.model import ModelPrice
-from openheim.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import (
     ChatRequest,

@@ -12,7 +12,7 @@ import re
 from collections.abc import Container
 from typing import Any
 
-from openheim.models import ToolCall
+from openheim.foundation.models import ToolCall
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)\s*```", re.DOTALL)
 _CALL_KEYS = {"name", "arguments", "parameters", "type", "id"}

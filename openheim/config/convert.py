@@ -18,7 +18,7 @@ import cattrs
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError
 from cattrs.gen import make_dict_structure_fn
 
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -18,7 +18,7 @@ from openheim.config.provider_table import read_providers
 from openheim.config.sandbox_table import read_sandbox
 from openheim.config.server_table import MIN_TOKEN_LENGTH, read_server, read_tokens
 from openheim.config.table import NAME_RE, Table, settings_of
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 from openheim.permissions import PermissionPolicy, Policy
 
 __all__ = [

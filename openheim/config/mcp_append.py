@@ -19,8 +19,8 @@ import attrs
 from openheim.config.load import load_config, parse_config
 from openheim.config.model import McpServerConfig
 from openheim.config.template import DEFAULT_CONFIG
-from openheim.errors import ConfigError
-from openheim.fsutil import atomic_write
+from openheim.foundation.errors import ConfigError
+from openheim.foundation.fsutil import atomic_write
 
 _BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _DEFAULTS = attrs.fields(McpServerConfig)

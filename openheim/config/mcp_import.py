@@ -15,7 +15,7 @@ import attrs
 
 from openheim.config.load import NAME_RE
 from openheim.config.model import McpServerConfig
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 #: Top-level keys holding the servers: Claude Desktop / Code, Cursor, Windsurf, Cline; VS Code
 #: (``.vscode/mcp.json``); Zed (``settings.json``).

@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 
 from openheim.config.sandbox_settings import SandboxSettings
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 from openheim.permissions import PermissionPolicy
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import attrs
 
 from openheim.config.model import Config, ProviderConfig
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ from pathlib import Path
 from openheim.config.convert import config_converter
 from openheim.config.model import Config, ServerConfig
 from openheim.config.table import Table, config_error, settings_of
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 _TENANT_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 _ORIGIN_RE = re.compile(r"^https?://[^/\s?#]+$")

@@ -15,7 +15,7 @@ from cattrs.errors import ClassValidationError
 
 from openheim.config.bounds import BOUNDS
 from openheim.config.convert import Misfit, first_problem, type_word
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 T = TypeVar("T")
 A = TypeVar("A", bound=AttrsInstance)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openheim.errors import ConfigError
-from openheim.fsutil import atomic_write
+from openheim.foundation.errors import ConfigError
+from openheim.foundation.fsutil import atomic_write
 
 DEFAULT_CONFIG = """\
 # openheim configuration. Every key is documented in README.md.

@@ -25,7 +25,7 @@ from openheim.doctor.rows import Report, Row, Status, scrub, split_fix
 from openheim.doctor.sandbox_row import check_sandbox
 from openheim.doctor.server_row import check_server
 from openheim.doctor.store_row import check_store
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 from openheim.providers.client import make_dialect
 
 log = logging.getLogger(__name__)

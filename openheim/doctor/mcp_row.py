@@ -11,7 +11,7 @@ import trio
 from openheim.config.model import Config, McpServerConfig
 from openheim.config.paths import Paths
 from openheim.doctor.rows import Row, Status, plural
-from openheim.redact import strip_url_credentials
+from openheim.foundation.redact import strip_url_credentials
 
 if TYPE_CHECKING:
     from openheim.mcp.actor import McpServerActor

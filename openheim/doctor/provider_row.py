@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from openheim.config.model import Config, ProviderConfig
 from openheim.config.resolve import resolve_api_key
 from openheim.doctor.rows import Row, Status, plural
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
+from openheim.foundation.redact import strip_url_credentials
 from openheim.providers.probe import ProbeResult, Verdict, probe_provider
-from openheim.redact import strip_url_credentials
 
 #: Longest wait for a provider's ``GET /models`` (less if the provider's timeout is shorter).
 PROBE_TIMEOUT_SECS = 10.0

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from openheim.redact import REDACTED
+from openheim.foundation.redact import REDACTED
 
 #: Shorter "secrets" (an env value like ``1``) would redact ordinary words in messages.
 MIN_SECRET_LENGTH = 6

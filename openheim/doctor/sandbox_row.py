@@ -10,7 +10,7 @@ import trio
 from openheim.config.model import Config
 from openheim.config.sandbox_settings import SandboxMode
 from openheim.doctor.rows import Row, Status
-from openheim.errors import ConfigError, SandboxError
+from openheim.foundation.errors import ConfigError, SandboxError
 from openheim.sandbox.factory import sandbox_mode
 from openheim.sandbox.select import BWRAP_FIX, choose
 

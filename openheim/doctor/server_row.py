@@ -7,7 +7,7 @@ import trio
 from openheim.config.load import read_tokens
 from openheim.config.model import Config, ServerConfig
 from openheim.doctor.rows import Row, Status, plural, split_fix
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 
 async def check_server(config: Config) -> list[Row]:

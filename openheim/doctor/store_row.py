@@ -17,9 +17,9 @@ import trio
 from openheim.config.model import Config
 from openheim.config.paths import Paths
 from openheim.doctor.rows import Row, Status, plural, split_fix
-from openheim.errors import ConfigError, HistoryError
-from openheim.fsutil import make_folders
-from openheim.redact import strip_url_credentials
+from openheim.foundation.errors import ConfigError, HistoryError
+from openheim.foundation.fsutil import make_folders
+from openheim.foundation.redact import strip_url_credentials
 from openheim.store.select import store_url
 
 #: Longest wait to connect to the history database and read its schema version.

@@ -23,9 +23,9 @@ import attrs
 import trio
 
 from openheim.config.model import McpServerConfig
-from openheim.fsutil import PRIVATE_FILE_MODE, make_folders
+from openheim.foundation.fsutil import PRIVATE_FILE_MODE, make_folders
+from openheim.foundation.models import ToolResult
 from openheim.mcp.results import to_tool_result
-from openheim.models import ToolResult
 from openheim.sandbox.sandbox import Sandbox
 
 #: Requests waiting for the owner task; senders wait when it is full.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openheim.models import ToolResult
+from openheim.foundation.models import ToolResult
 
 
 def to_tool_result(result: Any) -> ToolResult:

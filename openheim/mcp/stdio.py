@@ -19,7 +19,7 @@ from typing import Any, TextIO
 import trio
 
 from openheim.config.model import McpServerConfig
-from openheim.processes import group_alive, signal_group
+from openheim.foundation.processes import group_alive, signal_group
 from openheim.sandbox.process import stop_tree
 from openheim.sandbox.sandbox import Launch, Sandbox
 

@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from openheim.concurrency import open_service_nursery
 from openheim.config.model import McpServerConfig
+from openheim.foundation.concurrency import open_service_nursery
+from openheim.foundation.redact import strip_url_credentials
 from openheim.mcp.actor import McpServerActor, ServerState, ServerStatus
 from openheim.mcp.tools import (
     DEFAULT_OUTPUT_LIMIT,
@@ -17,7 +18,6 @@ from openheim.mcp.tools import (
     sanitize,
     tools_of,
 )
-from openheim.redact import strip_url_credentials
 from openheim.sandbox.sandbox import Sandbox
 from openheim.tools.base import Tool
 

@@ -8,8 +8,8 @@ from typing import Any
 import attrs
 import trio
 
+from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.mcp.actor import McpServerActor, McpToolInfo, ServerState
-from openheim.models import ToolDefinition, ToolResult
 from openheim.tools.base import ToolContext, cap_output
 
 SEPARATOR = "__"

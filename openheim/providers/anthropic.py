@@ -16,8 +16,8 @@ from typing import Any
 
 import attrs
 
-from openheim.errors import ProviderError
-from openheim.models import Message, Role, ToolCall, ToolDefinition, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, Role, ToolCall, ToolDefinition, Usage
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,

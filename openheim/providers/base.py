@@ -13,8 +13,8 @@ from typing import Any, Protocol
 
 import attrs
 
-from openheim.errors import ProviderError
-from openheim.models import Message, ToolCall, ToolDefinition, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, ToolCall, ToolDefinition, Usage
 
 
 class FinishReason(enum.StrEnum):

@@ -17,13 +17,13 @@ import httpx
 import tenacity
 import trio
 
-from openheim.concurrency import Failed, ResultStream, open_service_nursery
 from openheim.config.model import ProviderConfig, ProviderKind
-from openheim.errors import ProviderError
+from openheim.foundation.concurrency import Failed, ResultStream, open_service_nursery
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.redact import mask_secrets
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
 from openheim.providers.limiter import RateLimiter
-from openheim.redact import mask_secrets
 
 log = logging.getLogger(__name__)
 

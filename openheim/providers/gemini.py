@@ -17,8 +17,8 @@ from urllib.parse import quote
 
 import attrs
 
-from openheim.errors import ProviderError
-from openheim.models import Message, Role, ToolCall, ToolDefinition
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, Role, ToolCall, ToolDefinition
 from openheim.providers.base import ChatRequest, HttpRequest
 from openheim.providers.gemini_schema import to_gemini_schema
 from openheim.providers.gemini_stream import (

@@ -13,8 +13,8 @@ import re
 import secrets
 from typing import Any
 
-from openheim.errors import ProviderError
-from openheim.models import ToolCall, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import ToolCall, Usage
 from openheim.providers.base import FinishReason, ProviderEvent, StreamEnd, TextDelta
 from openheim.providers.http import MAX_BODY_MESSAGE, is_retryable_status, truncate
 from openheim.providers.sse import SSEDecoder, SSEEventTooLarge

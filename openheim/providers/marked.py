@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from typing import ClassVar
 
-from openheim.errors import ProviderError
+from openheim.foundation.errors import ProviderError
 from openheim.providers.base import ProviderEvent, StreamEnd
 from openheim.providers.sse import SSEDecoder, SSEEvent, SSEEventTooLarge
 

@@ -18,9 +18,9 @@ import httpx
 import trio
 
 from openheim.config.model import ProviderConfig
+from openheim.foundation.redact import strip_url_credentials
 from openheim.providers.base import ChatRequest, Dialect, HttpRequest
 from openheim.providers.client import build_http_client, make_dialect, read_limited
-from openheim.redact import strip_url_credentials
 
 #: Bytes of a response read: enough for an error message or a model listing's count.
 BODY_LIMIT = 16 * 1024

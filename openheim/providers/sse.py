@@ -13,7 +13,7 @@ import codecs
 
 import attrs
 
-from openheim.errors import OpenheimError
+from openheim.foundation.errors import OpenheimError
 
 #: Default bound on one event (its unfinished line plus its data lines), in characters: far
 #: above any real chunk, far below what would hurt the process.

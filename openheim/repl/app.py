@@ -22,8 +22,8 @@ from openheim import __version__, render
 from openheim.agent.events import TurnFinished
 from openheim.config.load import load_config
 from openheim.config.paths import Paths
-from openheim.errors import HistoryError, OpenheimError
-from openheim.models import ToolCall
+from openheim.foundation.errors import HistoryError, OpenheimError
+from openheim.foundation.models import ToolCall
 from openheim.permissions import Answer
 from openheim.repl.commands import (
     Blank,

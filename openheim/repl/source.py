@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TextIO
 
-from openheim.fsutil import PRIVATE_FILE_MODE, make_folders
+from openheim.foundation.fsutil import PRIVATE_FILE_MODE, make_folders
 from openheim.repl.commands import COMMANDS, continues
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ import trio
 from openheim.config.model import Config
 from openheim.config.paths import Paths
 from openheim.config.sandbox_settings import SandboxMode, SandboxSettings
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 from openheim.sandbox.environment import local_env, tenant_env
 from openheim.sandbox.policy import SandboxPolicy, local_policy, tenant_policy
 from openheim.sandbox.quota import WorkspaceQuota

@@ -33,7 +33,7 @@ from types import TracebackType
 
 import attrs
 
-from openheim.errors import PathError
+from openheim.foundation.errors import PathError
 from openheim.sandbox.policy import SandboxPolicy
 
 #: Symlinks one resolution follows before giving up with ``ELOOP``, as the kernel does.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import trio
 
-from openheim.processes import group_running, signal_group
+from openheim.foundation.processes import group_running, signal_group
 from openheim.sandbox.sandbox import Launch, Sandbox
 
 #: How long a supervisor gets to end its tree after SIGTERM before the group is SIGKILLed.

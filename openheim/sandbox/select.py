@@ -15,7 +15,7 @@ from pathlib import Path
 import attrs
 
 from openheim.config.sandbox_settings import SandboxMode
-from openheim.errors import SandboxError
+from openheim.foundation.errors import SandboxError
 from openheim.sandbox.bwrap import BWRAP, BwrapBackend, bwrap_argv
 from openheim.sandbox.policy import SYSTEM_ROOTS, SandboxPolicy
 from openheim.sandbox.sandbox import Backend, NoBackend

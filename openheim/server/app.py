@@ -26,7 +26,7 @@ from openheim.acp.settings import AcpSettings
 from openheim.config.load import read_tokens
 from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.paths import Paths
-from openheim.errors import ConfigError, OpenheimError, SandboxError
+from openheim.foundation.errors import ConfigError, OpenheimError, SandboxError
 from openheim.sandbox.factory import Sandboxing
 from openheim.server.auth import (
     CLOSE_UNAUTHORIZED,

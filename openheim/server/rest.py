@@ -33,9 +33,9 @@ from werkzeug.exceptions import HTTPException
 
 from openheim.acp import schema
 from openheim.config.model import Config, McpServerConfig, ProviderConfig
-from openheim.errors import ConversationNotFoundError, HistoryError
+from openheim.foundation.errors import ConversationNotFoundError, HistoryError
+from openheim.foundation.redact import REDACTED, redact_args, strip_url_credentials
 from openheim.logs import bind_log_context
-from openheim.redact import REDACTED, redact_args, strip_url_credentials
 from openheim.server import rest_models
 from openheim.server.auth import bearer_token, refusal
 from openheim.session import catalog

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import attrs
 
-from openheim.models import Message, ToolCall, Usage
+from openheim.foundation.models import Message, ToolCall, Usage
 from openheim.session import ConversationMeta, Transcript
 
 #: A JSON object as ``json.dumps`` takes it.

@@ -23,9 +23,9 @@ from typing import Protocol
 import attrs
 import trio
 
-from openheim.concurrency import open_service_nursery
 from openheim.config.model import ServerConfig
-from openheim.fsutil import make_folders
+from openheim.foundation.concurrency import open_service_nursery
+from openheim.foundation.fsutil import make_folders
 from openheim.logs import bind_log_context
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.session import Runtime, SessionPolicy, SessionRegistry

@@ -20,9 +20,9 @@ from openheim.agent.events import AgentEvent, StopReason, ToolCallFinished, Turn
 from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
-from openheim.errors import OpenheimError
+from openheim.foundation.errors import OpenheimError
+from openheim.foundation.models import Conversation, ToolCall, Usage
 from openheim.logs import bind_log_context
-from openheim.models import Conversation, ToolCall, Usage
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, SessionPermissions
 from openheim.session.runtime import Runtime

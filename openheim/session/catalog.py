@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from openheim.models import Conversation, Message
+from openheim.foundation.models import Conversation, Message
 from openheim.session.registry import SessionRegistry
 from openheim.store.base import ConversationMeta
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import attrs
 import trio
 
-from openheim.concurrency import open_service_nursery
 from openheim.config.resolve import ModelChoice, resolve_model
-from openheim.errors import ConfigError, HistoryError, SessionLimitError, WorkspaceError
-from openheim.models import Conversation
+from openheim.foundation.concurrency import open_service_nursery
+from openheim.foundation.errors import ConfigError, HistoryError, SessionLimitError, WorkspaceError
+from openheim.foundation.models import Conversation
 from openheim.session.actor import Session, SessionOptions, load_session_skills
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from openheim.concurrency import open_service_nursery
 from openheim.config.model import Config, ProviderConfig
 from openheim.config.paths import Paths
 from openheim.config.resolve import resolve_api_key
+from openheim.foundation.concurrency import open_service_nursery
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.client import ProviderClient, open_provider
 from openheim.sandbox.factory import Sandboxing, open_sandboxing

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import attrs
 
-from openheim.models import Conversation, Message, Usage
+from openheim.foundation.models import Conversation, Message, Usage
 
 
 @attrs.frozen

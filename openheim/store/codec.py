@@ -16,7 +16,7 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from openheim.models import Conversation, Message, ToolCall
+from openheim.foundation.models import Conversation, Message, ToolCall
 from openheim.store.base import ConversationMeta
 
 SCHEMA_VERSION = 1

@@ -15,9 +15,9 @@ from typing import Any
 
 import trio
 
-from openheim.errors import ConversationNotFoundError, HistoryError
-from openheim.fsutil import atomic_write
-from openheim.models import Conversation
+from openheim.foundation.errors import ConversationNotFoundError, HistoryError
+from openheim.foundation.fsutil import atomic_write
+from openheim.foundation.models import Conversation
 from openheim.store import codec
 from openheim.store.base import ConversationMeta
 

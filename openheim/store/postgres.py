@@ -23,8 +23,8 @@ import psycopg
 import psycopg_pool
 import trio
 
-from openheim.errors import ConversationNotFoundError, HistoryError
-from openheim.models import Conversation
+from openheim.foundation.errors import ConversationNotFoundError, HistoryError
+from openheim.foundation.models import Conversation
 from openheim.store import codec
 from openheim.store.base import ConversationMeta
 from openheim.store.files import normalise_id

@@ -10,7 +10,7 @@ import trio
 from openheim.config.load import STORE_SCHEMES
 from openheim.config.model import StoreConfig
 from openheim.config.paths import Paths
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 from openheim.store.base import HistoryStore
 from openheim.store.files import FileHistoryStore
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 from openheim.testing.gemini_checks import check_request
 from openheim.testing.script import HttpError, RecordedRequest, Reply, TextChunk, ToolCallChunk
 from openheim.testing.wire import (

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 from openheim.testing.script import HttpError, RecordedRequest, Reply, TextChunk, ToolCallChunk
 from openheim.testing.wire import (
     Headers,

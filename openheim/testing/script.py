@@ -15,7 +15,7 @@ from typing import Any, TypeAlias, TypedDict, Unpack
 
 import attrs
 
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 
 DEFAULT_USAGE = Usage(input_tokens=10, output_tokens=5)
 

@@ -13,8 +13,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from openheim.errors import ClientError
-from openheim.models import ToolDefinition, ToolResult
+from openheim.foundation.errors import ClientError
+from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.sandbox.sandbox import Sandbox, unconfined
 
 

@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 import attrs
 import trio
 
-from openheim.fsutil import atomic_write_at
-from openheim.models import ToolDefinition, ToolResult
+from openheim.foundation.fsutil import atomic_write_at
+from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.sandbox.fileops import open_final, retrying
 from openheim.sandbox.paths import (
     Access,

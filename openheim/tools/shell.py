@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.models import ToolDefinition, ToolResult
-from openheim.processes import signal_group
+from openheim.foundation.models import ToolDefinition, ToolResult
+from openheim.foundation.processes import signal_group
 from openheim.sandbox.process import open_sandboxed_process
 from openheim.tools.base import ToolContext
 

@@ -21,7 +21,7 @@ from openheim.agent.events import (
 )
 from openheim.config.load import parse_config
 from openheim.config.resolve import resolve_model
-from openheim.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
 

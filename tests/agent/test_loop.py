@@ -19,8 +19,15 @@ from openheim.agent.events import (
     TurnFinished,
 )
 from openheim.agent.loop import Turn, TurnSettings
-from openheim.errors import ProviderError
-from openheim.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import (
+    Conversation,
+    Role,
+    ToolCall,
+    ToolDefinition,
+    ToolResult,
+    Usage,
+)
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,

@@ -9,7 +9,7 @@ import trio
 from openheim.agent.events import AgentEvent, StopReason, TurnFinished
 from openheim.agent.loop import Turn, TurnSettings
 from openheim.config.model import ProviderConfig, ProviderKind
-from openheim.models import Conversation
+from openheim.foundation.models import Conversation
 from openheim.providers.client import open_provider
 from openheim.testing import HttpError, Reply, Script, open_fake_llm
 from openheim.tools.base import ToolContext, ToolRegistry

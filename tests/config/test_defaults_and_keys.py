@@ -25,7 +25,7 @@ from openheim.config.model import (
 from openheim.config.paths import Paths
 from openheim.config.sandbox_settings import Limits, SandboxSettings
 from openheim.config.table import settings_of
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 PATH = Path("/home/u/.openheim/config.toml")
 MINIMAL = """

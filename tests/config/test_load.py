@@ -5,7 +5,7 @@ import pytest
 from openheim.config.load import load_config, parse_config
 from openheim.config.model import ProviderKind
 from openheim.config.template import DEFAULT_CONFIG, write_default_config
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 PATH = Path("/home/u/.openheim/config.toml")
 
@@ -155,7 +155,7 @@ cache_read = 0.25""",
     assert local.recover_text_tool_calls is True  # default on for OpenAI-compatible servers
     price = local.prices["m1"]
     assert (price.input, price.output, price.cache_read, price.cache_write) == (2.5, 10, 0.25, None)
-    from openheim.models import Usage
+    from openheim.foundation.models import Usage
 
     cost = price.cost(
         Usage(input_tokens=1_000_000, output_tokens=100_000, cache_read_tokens=400_000)

@@ -28,7 +28,7 @@ from openheim.config.mcp_append import (
 from openheim.config.mcp_import import config_name, convert_servers, parse_servers, strip_jsonc
 from openheim.config.model import McpServerConfig
 from openheim.config.template import DEFAULT_CONFIG
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 CONFIG_PATH = Path("/home/u/.openheim/config.toml")
 MINIMAL = """\

@@ -4,7 +4,7 @@ import pytest
 
 from openheim.config.load import parse_config
 from openheim.config.resolve import resolve_api_key, resolve_model
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 
 TEXT = """
 default_provider = "zeta"

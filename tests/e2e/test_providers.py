@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home
 

@@ -24,7 +24,7 @@ from openheim.agent.events import (
     TurnFinished,
 )
 from openheim.client import ClientSession
-from openheim.errors import OpenheimError
+from openheim.foundation.errors import OpenheimError
 from openheim.testing import FakeLLMServer, Reply, open_fake_llm
 from tests.faults.proxy import ResettingProxy
 

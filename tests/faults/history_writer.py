@@ -15,7 +15,7 @@ from pathlib import Path
 
 import trio
 
-from openheim.models import Conversation, Message, ToolCall, ToolResult
+from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult
 from openheim.store.files import FileHistoryStore
 
 EXCHANGES = 60

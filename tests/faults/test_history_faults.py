@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from openheim.errors import HistoryError, ProviderError
+from openheim.foundation.errors import HistoryError, ProviderError
 from openheim.testing import HttpError, Reply
 from tests.faults.conftest import Harness, assistant, run_turn, session_with_history, user
 

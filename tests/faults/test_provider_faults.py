@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from openheim.errors import ProviderError
+from openheim.foundation.errors import ProviderError
 from openheim.testing import HttpError, Reply, Script
 from openheim.testing.script import split_evenly
 from tests.faults.conftest import (

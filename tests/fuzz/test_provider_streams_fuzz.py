@@ -19,8 +19,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from openheim.errors import ProviderError
-from openheim.models import Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Usage
 from openheim.providers.anthropic import AnthropicDialect, AnthropicStreamDecoder
 from openheim.providers.base import (
     FinishReason,

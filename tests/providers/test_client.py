@@ -12,8 +12,8 @@ import pytest
 import trio
 
 from openheim.config.model import ProviderConfig, ProviderKind
-from openheim.errors import ProviderError
-from openheim.models import Message, ToolDefinition, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, ToolDefinition, Usage
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,

@@ -10,8 +10,8 @@ import pytest
 import trio
 
 from openheim.config.model import ProviderConfig, ProviderKind
-from openheim.errors import ProviderError
-from openheim.models import Message, ToolCall, ToolDefinition, ToolResult, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, ToolCall, ToolDefinition, ToolResult, Usage
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,

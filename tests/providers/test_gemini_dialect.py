@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from openheim.errors import ProviderError
-from openheim.models import Message, Role, ToolCall, ToolDefinition, ToolResult, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, Role, ToolCall, ToolDefinition, ToolResult, Usage
 from openheim.providers.base import (
     ChatRequest,
     Dialect,

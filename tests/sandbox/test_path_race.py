@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from openheim.models import ToolResult
+from openheim.foundation.models import ToolResult
 from openheim.sandbox.policy import SandboxPolicy
 from openheim.sandbox.sandbox import NoBackend, Sandbox
 from openheim.server.fs.channel import delete_sync, read_sync, write_sync

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from openheim.models import Message, ToolCall, ToolResult, Usage
+from openheim.foundation.models import Message, ToolCall, ToolResult, Usage
 from openheim.server import rest_models
 from openheim.session import ConversationMeta, Transcript
 from openheim.store import codec

@@ -8,7 +8,7 @@ import pytest
 
 from openheim.config.load import parse_config, read_tokens
 from openheim.config.model import DisconnectPolicy, ServerConfig
-from openheim.errors import ConfigError
+from openheim.foundation.errors import ConfigError
 from openheim.server.auth import LOCAL_TENANT, Access, bearer_token, is_loopback_host
 from openheim.server.envelope import Envelope, FrameError, parse_envelope
 

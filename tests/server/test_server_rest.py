@@ -7,7 +7,7 @@ import json
 import httpx
 import trio
 
-from openheim.redact import redact_args, strip_url_credentials
+from openheim.foundation.redact import redact_args, strip_url_credentials
 from openheim.testing import Reply
 from tests.e2e.conftest import API_KEY, Home, home
 from tests.server.client import connect, running_server

@@ -9,8 +9,8 @@ import pytest
 
 from openheim.config.load import parse_config
 from openheim.config.paths import Paths
-from openheim.errors import ConversationNotFoundError
-from openheim.models import Message, Role
+from openheim.foundation.errors import ConversationNotFoundError
+from openheim.foundation.models import Message, Role
 from openheim.session import SessionOptions, SessionRegistry, catalog, open_runtime
 from openheim.testing import FakeLLMServer, Reply
 from tests.session.test_session import config_text, llm, paths

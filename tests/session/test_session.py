@@ -18,8 +18,8 @@ from openheim.agent.events import (
 )
 from openheim.config.load import parse_config
 from openheim.config.paths import Paths
-from openheim.errors import ConfigError, ProviderError
-from openheim.models import Role, ToolCall
+from openheim.foundation.errors import ConfigError, ProviderError
+from openheim.foundation.models import Role, ToolCall
 from openheim.permissions import Answer
 from openheim.session import SessionOptions, SessionRegistry, open_runtime
 from openheim.testing import FakeLLMServer, HttpError, Reply, open_fake_llm

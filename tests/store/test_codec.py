@@ -9,7 +9,7 @@ from pathlib import Path
 
 import attrs
 
-from openheim.models import Conversation, Message, Role, ToolCall, Usage
+from openheim.foundation.models import Conversation, Message, Role, ToolCall, Usage
 from openheim.store import codec
 from openheim.store.base import META_FIELDS, ConversationMeta
 from openheim.store.files import FileHistoryStore

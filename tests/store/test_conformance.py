@@ -12,8 +12,8 @@ import trio
 
 from openheim.config.model import StoreConfig
 from openheim.config.paths import Paths
-from openheim.errors import ConversationNotFoundError, HistoryError
-from openheim.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.foundation.errors import ConversationNotFoundError, HistoryError
+from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
 from openheim.store.base import HistoryStore
 from openheim.store.select import open_history_store
 

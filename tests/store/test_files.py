@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import trio
 
-from openheim.errors import HistoryError
-from openheim.models import Conversation, Message, ToolCall, ToolResult
+from openheim.foundation.errors import HistoryError
+from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult
 from openheim.store.files import FileHistoryStore
 
 
@@ -124,7 +124,7 @@ async def test_disk_full_keeps_old_file_and_leaves_no_temp(
     def disk_full(fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr("openheim.fsutil.os.fsync", disk_full)
+    monkeypatch.setattr("openheim.foundation.fsutil.os.fsync", disk_full)
     conversation.append(Message.user("more"))
     with pytest.raises(HistoryError, match="cannot save conversation .*No space left"):
         await store.save(conversation)

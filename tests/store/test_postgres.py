@@ -11,7 +11,7 @@ import trio
 
 from openheim.config.model import StoreConfig
 from openheim.config.paths import Paths
-from openheim.errors import ConfigError, HistoryError
+from openheim.foundation.errors import ConfigError, HistoryError
 from openheim.store.postgres import MIGRATIONS, PostgresHistoryStore, migrate, open_pool
 from openheim.store.select import open_history_store, store_url
 from tests.store.test_conformance import conversation

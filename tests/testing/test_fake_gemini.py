@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from openheim.errors import ProviderError
-from openheim.models import Message, ToolCall, ToolDefinition, ToolResult, Usage
+from openheim.foundation.errors import ProviderError
+from openheim.foundation.models import Message, ToolCall, ToolDefinition, ToolResult, Usage
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import trio
 
-from openheim.models import Usage
+from openheim.foundation.models import Usage
 from openheim.testing import (
     HttpError,
     Reply,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from openheim.models import ToolResult
+from openheim.foundation.models import ToolResult
 from openheim.tools.base import FileAccessError, ToolContext
 from openheim.tools.files import ReadFileTool, WriteFileTool
 

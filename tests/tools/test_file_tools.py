@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from openheim.models import ToolResult
+from openheim.foundation.models import ToolResult
 from openheim.sandbox.policy import SandboxPolicy
 from openheim.sandbox.sandbox import NoBackend, Sandbox
 from openheim.tools.base import ToolContext
@@ -238,7 +238,7 @@ async def test_write_failure_leaves_original_and_no_temp(
     def full_disk(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("openheim.fsutil.os.fsync", full_disk)
+    monkeypatch.setattr("openheim.foundation.fsutil.os.fsync", full_disk)
     result = await write(tmp_path, path="keep.txt", content="new")
     assert result == ToolResult("Cannot write keep.txt: No space left on device", is_error=True)
     assert target.read_text() == "original"

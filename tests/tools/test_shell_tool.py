@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from openheim.models import ToolResult
+from openheim.foundation.models import ToolResult
 from openheim.tools.base import ToolContext
 from openheim.tools.shell import ExecuteCommandTool
 

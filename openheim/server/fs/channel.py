@@ -41,7 +41,7 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.errors import ClientError
+from openheim.foundation.errors import ClientError
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.server.fs.paths import (
     OUTSIDE_MESSAGE,

@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from openheim.errors import ClientError
-from openheim.fsutil import atomic_write_at
+from openheim.foundation.errors import ClientError
+from openheim.foundation.fsutil import atomic_write_at
 from openheim.sandbox import fileops, paths
 from openheim.sandbox.fileops import retrying
 from openheim.sandbox.paths import Confinement, InvalidPath, Missing, PathRefused, Resolved, check

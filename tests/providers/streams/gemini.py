@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openheim.models import ToolCall, Usage
+from openheim.foundation.models import ToolCall, Usage
 from openheim.providers.base import FinishReason, ProviderEvent, StreamEnd
 from openheim.providers.gemini_stream import GeminiStreamDecoder
 from tests.providers.streams import decode_all
