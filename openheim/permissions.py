@@ -1,8 +1,10 @@
-"""Which tool calls may run: a per-tool policy, and answers remembered for a session.
+"""Which tool calls may run: a per-tool policy, a session mode, and answers remembered.
 
 ``ask`` needs someone to answer. Each face supplies an ``Asker``; where nobody can answer
 (headless without a terminal, a client that stays silent) the call is denied, never left
-hanging.
+hanging. The session's ``Mode`` sits on top of the configured policy: ``ask`` lets read-only
+tools run as configured and asks about everything else, ``code`` is the policy itself, ``auto``
+allows every tool (the sandbox still confines them).
 """
 
 from __future__ import annotations
@@ -38,6 +40,17 @@ class Answer(enum.StrEnum):
         return self in (Answer.ALLOW_ALWAYS, Answer.REJECT_ALWAYS)
 
 
+class Mode(enum.StrEnum):
+    """A session's permission mode (ACP config option ``mode``)."""
+
+    ASK = "ask"
+    CODE = "code"
+    AUTO = "auto"
+
+
+#: Built-in tools that only read; in ``ask`` mode every other tool is asked about.
+READ_ONLY_TOOLS = frozenset({"read_file", "list_dir", "glob", "grep"})
+
 #: Asks whoever is at the other end; ``None`` means nobody answered (timeout, no terminal).
 Asker = Callable[[ToolCall], Awaitable[Answer | None]]
 
@@ -52,24 +65,38 @@ class PermissionPolicy:
 
 
 class SessionPermissions:
-    """One session's view of the policy: remembers "always" answers per tool."""
+    """One session's view of the policy under its mode: remembers "always" answers per tool."""
 
-    def __init__(self, policy: PermissionPolicy, *, allow_all: bool = False) -> None:
+    def __init__(
+        self,
+        policy: PermissionPolicy,
+        *,
+        mode: Mode = Mode.CODE,
+        read_only: Callable[[str], bool] = READ_ONLY_TOOLS.__contains__,
+    ) -> None:
         self.policy = policy
-        self.allow_all = allow_all
+        self.mode = mode
+        self._read_only = read_only
         self._remembered: dict[str, bool] = {}
+
+    def policy_for(self, name: str) -> Policy:
+        """The policy that applies to tool ``name`` in the current mode."""
+        if self.mode is Mode.AUTO:
+            return Policy.ALLOW
+        configured = self.policy.for_tool(name)
+        if self.mode is Mode.ASK and configured is Policy.ALLOW and not self._read_only(name):
+            return Policy.ASK
+        return configured
 
     def would_ask(self, call: ToolCall) -> bool:
         """Whether ``check`` would ask about this call now (faces show it as pending)."""
-        if self.allow_all or self.policy.for_tool(call.name) is not Policy.ASK:
+        if self.policy_for(call.name) is not Policy.ASK:
             return False
         return call.name not in self._remembered
 
     async def check(self, call: ToolCall, ask: Asker | None) -> str | None:
         """``None`` when the call may run, else the reason the model is told."""
-        if self.allow_all:
-            return None
-        policy = self.policy.for_tool(call.name)
+        policy = self.policy_for(call.name)
         if policy is Policy.ALLOW:
             return None
         if policy is Policy.DENY:

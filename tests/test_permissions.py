@@ -1,5 +1,5 @@
 from openheim.foundation.models import ToolCall
-from openheim.permissions import Answer, PermissionPolicy, Policy, SessionPermissions
+from openheim.permissions import Answer, Mode, PermissionPolicy, Policy, SessionPermissions
 
 CALL = ToolCall("1", "execute_command", '{"command": "ls"}')
 
@@ -48,4 +48,22 @@ async def test_nobody_to_ask_is_a_denial_and_allow_all_overrides() -> None:
     assert "nobody was available" in (await permissions.check(CALL, None) or "")
     ask, _ = asker(None)
     assert "nobody was available" in (await permissions.check(CALL, ask) or "")
-    assert await SessionPermissions(permissions.policy, allow_all=True).check(CALL, None) is None
+    auto = SessionPermissions(permissions.policy, mode=Mode.AUTO)
+    assert await auto.check(CALL, None) is None
+
+
+async def test_ask_mode_asks_about_all_but_read_only_tools_and_keeps_denials() -> None:
+    policy = PermissionPolicy(tools={"write_file": Policy.DENY})
+    permissions = SessionPermissions(policy, mode=Mode.ASK)
+    read = ToolCall("1", "read_file", "{}")
+    assert not permissions.would_ask(read) and await permissions.check(read, None) is None
+    assert permissions.would_ask(CALL)  # execute_command: allowed in code mode, asked here
+    ask, asked = asker(Answer.ALLOW_ONCE)
+    assert await permissions.check(CALL, ask) is None and [c.name for c in asked] == [CALL.name]
+    assert "nobody was available" in (await permissions.check(CALL, None) or "")
+    denied = ToolCall("2", "write_file", "{}")
+    assert "does not allow" in (await permissions.check(denied, ask) or "")
+    permissions.mode = Mode.CODE
+    assert not permissions.would_ask(CALL) and await permissions.check(CALL, None) is None
+    permissions.mode = Mode.AUTO
+    assert await permissions.check(denied, None) is None

@@ -15,14 +15,15 @@ from typing import Any, Protocol
 import attrs
 
 from openheim import __version__
-from openheim.acp import schema
+from openheim.acp import schema, session_state
 from openheim.acp.client_files import ClientCapabilities
 from openheim.acp.codec import INTERNAL_ERROR, RESOURCE_NOT_FOUND, RpcError, invalid_params
 from openheim.acp.connection import AcpConnection, Ticket
 from openheim.acp.feed import SessionFeed
 from openheim.acp.session_params import refused, session_options, set_model
 from openheim.acp.settings import AcpSettings
-from openheim.agent.events import StopReason
+from openheim.agent.events import StopReason, TurnFinished
+from openheim.config.context_windows import context_window
 from openheim.foundation.errors import (
     ConfigError,
     ConversationNotFoundError,
@@ -80,10 +81,13 @@ class AgentMethods:
             "authenticate": self.authenticate,
             "session/new": self.new_session,
             "session/load": self.load_session,
+            "session/resume": self.resume_session,
             "session/list": self.list_sessions,
             "session/close": self.close_session,
+            "session/delete": self.delete_session,
             "session/prompt": self.prompt,
             "session/set_config_option": self.set_config_option,
+            "session/set_mode": self.set_mode_legacy,
             "session/set_model": self.set_model_legacy,
         }
 
@@ -108,17 +112,24 @@ class AgentMethods:
             session = await self.host.registry.create(options)
         except (ConfigError, SkillError, WorkspaceError) as exc:
             raise refused(exc) from None
+        # Stored at once: an editor may reopen it after a restart before ever prompting it.
+        await session.save()
         await self.host.attach(session)
         return {"sessionId": session.id, **self._session_result(session)}
 
     async def load_session(self, call: Call) -> dict[str, Any]:
-        session_id = call.params.get("sessionId")
-        if not isinstance(session_id, str):
-            raise invalid_params("sessionId must be a string")
-        try:
-            uuid.UUID(session_id)
-        except ValueError:
-            raise invalid_params(f"invalid session id {session_id!r}: expected a UUID") from None
+        """Reattach a stored or live session and replay its conversation before answering."""
+        session = await self._reopen(call)
+        for update in schema.replay(session.conversation, session.cwd):
+            await self.host.update(session.id, update)
+        return self._session_result(session)
+
+    async def resume_session(self, call: Call) -> dict[str, Any]:
+        """Reattach without replay: the client already shows the conversation."""
+        return self._session_result(await self._reopen(call))
+
+    async def _reopen(self, call: Call) -> Session:
+        session_id = _session_id(call.params)
         options = session_options(call.params, self.host.settings.client_mcp_servers)
         try:
             session = await self.host.registry.load(session_id, options)
@@ -127,12 +138,10 @@ class AgentMethods:
         except (ConfigError, SkillError, WorkspaceError) as exc:
             raise refused(exc) from None
         except HistoryError as exc:
-            log.warning("session/load %s: %s", session_id, exc)
+            log.warning("reopening %s: %s", session_id, exc)
             raise RpcError(INTERNAL_ERROR, exc.public, exc.public) from None
         await self.host.attach(session)
-        for update in schema.replay(session.conversation, session.cwd):
-            await self.host.update(session.id, update)
-        return self._session_result(session)
+        return session
 
     async def list_sessions(self, call: Call) -> dict[str, Any]:
         cwd = call.params.get("cwd")
@@ -153,6 +162,16 @@ class AgentMethods:
         self.host.registry.close(session_id)
         return {}
 
+    async def delete_session(self, call: Call) -> dict[str, Any]:
+        """Cancel and free it if live, and forget its conversation."""
+        session_id = _session_id(call.params)
+        self.host.release(session_id)
+        try:
+            await self.host.registry.delete(session_id)
+        except ConversationNotFoundError as exc:
+            raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
+        return {}
+
     async def prompt(self, call: Call) -> dict[str, Any]:
         feed = await self._feed(call.params)
         core = self.host.core
@@ -164,29 +183,55 @@ class AgentMethods:
             if core.cancelled(ticket):  # cancelled while queued
                 return {"stopReason": StopReason.CANCELLED.value}
             failure: OpenheimError | None = None
-            stop_reason = StopReason.CANCELLED
+            finished: TurnFinished | None = None
+            title = feed.session.conversation.title
             try:
-                stop_reason = (await feed.session.prompt(text)).stop_reason
+                finished = await feed.session.prompt(text)
             except OpenheimError as exc:
                 failure = exc
             mark = feed.mark()  # no checkpoint since prompt() returned
             await feed.wait_sent(mark)
+            await self._after_turn(feed.session, finished, title)
         finally:
             self.host.end_turn(ticket)
         if core.cancelled(ticket):
             return {"stopReason": StopReason.CANCELLED.value}
         if failure is not None:
             raise RpcError(INTERNAL_ERROR, str(failure), str(failure))
-        return {"stopReason": stop_reason.value}
+        assert finished is not None
+        return {"stopReason": finished.stop_reason.value}
+
+    async def _after_turn(
+        self, session: Session, finished: TurnFinished | None, title: str | None
+    ) -> None:
+        """A new title, and how full the context is, before the prompt's reply."""
+        conversation = session.conversation
+        if conversation.title != title:
+            info = session_state.session_info_update(conversation.title, conversation.updated_at)
+            await self.host.update(session.id, info)
+        if finished is not None and finished.context_tokens:
+            size = context_window(session.choice.provider, session.choice.model)
+            usage = session_state.usage_update(finished.context_tokens, size, conversation.cost_usd)
+            await self.host.update(session.id, usage)
 
     async def set_config_option(self, call: Call) -> dict[str, Any]:
         session = (await self._feed(call.params)).session
         config_id = call.params.get("configId")
-        if config_id != "model":
-            raise invalid_params(f"unknown config option {config_id!r}; this agent has: model")
         config = self.host.registry.runtime.config
-        set_model(config, session, call.params.get("value"))
-        return {"configOptions": schema.config_options(config, session.choice)}
+        if config_id == "model":
+            set_model(config, session, call.params.get("value"))
+        elif config_id == "mode":
+            _set_mode(session, call.params.get("value"))
+        else:
+            raise invalid_params(
+                f"unknown config option {config_id!r}; this agent has: model, mode"
+            )
+        return {"configOptions": self._options(session)}
+
+    async def set_mode_legacy(self, call: Call) -> dict[str, Any]:
+        session = (await self._feed(call.params)).session
+        _set_mode(session, call.params.get("modeId"))
+        return {}
 
     async def set_model_legacy(self, call: Call) -> dict[str, Any]:
         session = (await self._feed(call.params)).session
@@ -211,9 +256,29 @@ class AgentMethods:
             )
         return await self.host.attach(live)
 
+    def _options(self, session: Session) -> list[dict[str, Any]]:
+        config = self.host.registry.runtime.config
+        return session_state.config_options(config, session.choice, session.permissions.mode)
+
     def _session_result(self, session: Session) -> dict[str, Any]:
         config = self.host.registry.runtime.config
-        return {
-            "configOptions": schema.config_options(config, session.choice),
-            "models": schema.legacy_models(config, session.choice),
-        }
+        return session_state.session_state(config, session.choice, session.permissions.mode)
+
+
+def _session_id(params: dict[str, Any]) -> str:
+    session_id = params.get("sessionId")
+    if not isinstance(session_id, str):
+        raise invalid_params("sessionId must be a string")
+    try:
+        uuid.UUID(session_id)
+    except ValueError:
+        raise invalid_params(f"invalid session id {session_id!r}: expected a UUID") from None
+    return session_id
+
+
+def _set_mode(session: Session, value: Any) -> None:
+    mode = session_state.parse_mode(value)
+    if mode is None:
+        names = ", ".join(m.value for m in session_state.MODES)
+        raise invalid_params(f"unknown mode {value!r}; choose one of: {names}")
+    session.permissions.mode = mode

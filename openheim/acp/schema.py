@@ -14,7 +14,6 @@ from typing import Any
 from openheim.acp.codec import invalid_params
 from openheim.agent.events import AgentEvent, MessageChunk, ToolCallFinished, ToolCallStarted
 from openheim.config.model import Config, McpServerConfig
-from openheim.config.resolve import ModelChoice
 from openheim.foundation.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
@@ -25,7 +24,13 @@ AGENT_CAPABILITIES: Mapping[str, Any] = {
     "loadSession": True,
     "promptCapabilities": {"image": False, "audio": False, "embeddedContext": True},
     "mcpCapabilities": {"http": True, "sse": False},
-    "sessionCapabilities": {"list": {}, "close": {}},
+    "sessionCapabilities": {
+        "list": {},
+        "close": {},
+        "resume": {},
+        "delete": {},
+        "additionalDirectories": {},
+    },
 }
 
 _KINDS = {"execute_command": "execute", "read_file": "read", "write_file": "edit"}
@@ -277,44 +282,6 @@ def _embedded_resource(resource: Any) -> str:
 
 
 # --- session setup -----------------------------------------------------------------------------
-
-
-def _model_labels(config: Config) -> list[str]:
-    return [
-        f"{name}/{model}"
-        for name in sorted(config.providers)
-        for model in config.providers[name].models
-    ]
-
-
-def model_labels(config: Config, choice: ModelChoice) -> list[str]:
-    """Every configured model as ``provider/model``, the session's own included."""
-    labels = _model_labels(config)
-    return labels if choice.label in labels else [choice.label, *labels]
-
-
-def config_options(config: Config, choice: ModelChoice) -> list[dict[str, Any]]:
-    """The complete list of session config options (one: the model)."""
-    return [
-        {
-            "id": "model",
-            "name": "Model",
-            "category": "model",
-            "type": "select",
-            "currentValue": choice.label,
-            "options": [{"value": label, "name": label} for label in model_labels(config, choice)],
-        }
-    ]
-
-
-def legacy_models(config: Config, choice: ModelChoice) -> dict[str, Any]:
-    """The pre-config-options ``models`` state, still read by acpx."""
-    return {
-        "currentModelId": choice.label,
-        "availableModels": [
-            {"modelId": label, "name": label} for label in model_labels(config, choice)
-        ],
-    }
 
 
 def mcp_servers(value: Any) -> tuple[McpServerConfig, ...]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from openheim.acp import schema
 from openheim.acp.codec import RpcError, invalid_params
+from openheim.acp.session_state import model_labels
 from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.resolve import resolve_model
 from openheim.foundation.errors import ConfigError, OpenheimError
@@ -31,15 +32,40 @@ def _encodable(text: str) -> bool:
     return True
 
 
+def _folder(value: Any, name: str) -> Path:
+    """An absolute folder path a client sent; -32602 naming only what it sent."""
+    if not isinstance(value, str) or not Path(value).is_absolute():
+        raise invalid_params(f"{name} must be an absolute path, got {value!r}")
+    if "\0" in value or not _encodable(value):
+        raise invalid_params(f"{name} is not a valid path: it has a NUL byte or a lone surrogate")
+    return Path(value)
+
+
+#: More extra roots than any editor window holds; a bound on what one request makes us check.
+MAX_ADDITIONAL_DIRECTORIES = 32
+
+
+def _additional(value: Any) -> tuple[Path, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise invalid_params("additionalDirectories must be an array of absolute paths")
+    if len(value) > MAX_ADDITIONAL_DIRECTORIES:
+        raise invalid_params(
+            f"additionalDirectories: at most {MAX_ADDITIONAL_DIRECTORIES} folders, got {len(value)}"
+        )
+    return tuple(
+        dict.fromkeys(_folder(item, f"additionalDirectories[{i}]") for i, item in enumerate(value))
+    )
+
+
 def session_options(
     params: dict[str, Any], allowed: ClientMcpPolicy = ClientMcpPolicy.ALL
 ) -> SessionOptions:
-    """``session/new`` and ``session/load`` params: cwd, mcpServers, ``_meta.model/skills``."""
-    cwd = params.get("cwd")
-    if not isinstance(cwd, str) or not Path(cwd).is_absolute():
-        raise invalid_params(f"cwd must be an absolute path, got {cwd!r}")
-    if "\0" in cwd or not _encodable(cwd):
-        raise invalid_params("cwd is not a valid path: it has a NUL byte or a lone surrogate")
+    """``session/new``, ``load`` and ``resume`` params: cwd, additionalDirectories,
+    mcpServers, ``_meta.model/skills``."""
+    cwd = str(_folder(params.get("cwd"), "cwd"))
+    additional = _additional(params.get("additionalDirectories"))
     servers = schema.mcp_servers(params.get("mcpServers"))
     for server in servers:
         if allowed is ClientMcpPolicy.NONE or (
@@ -64,12 +90,13 @@ def session_options(
         model=model or None,
         skills=tuple(skills) if skills is not None else None,
         mcp_servers=servers,
+        additional_roots=additional,
     )
 
 
 def set_model(config: Config, session: Session, value: Any) -> None:
     """Switch ``session`` to the model the client chose, one of those it was offered."""
-    labels = schema.model_labels(config, session.choice)
+    labels = model_labels(config, session.choice)
     if isinstance(value, str):
         try:
             label = resolve_model(config, value).label

@@ -58,6 +58,9 @@ class TurnFinished:
     usage: Usage
     iterations: int
     cost_usd: float | None = None
+    #: Tokens the context held after the turn's last request: its prompt plus its reply, as
+    #: the provider reported them (0 when it reported none).
+    context_tokens: int = 0
 
 
 AgentEvent = MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | TurnFinished

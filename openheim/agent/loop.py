@@ -96,6 +96,7 @@ class Turn:
         self._partial_text: list[str] = []
         self._finished_results: dict[str, ToolResult] = {}
         self._usage = Usage()
+        self._context_tokens = 0
         self._iterations = 0
 
     def cancel(self) -> None:
@@ -116,7 +117,9 @@ class Turn:
             self.conversation.record_usage(self._usage, self._cost())
         if self.cancel_scope.cancelled_caught:
             stop_reason = StopReason.CANCELLED
-        finished = TurnFinished(stop_reason, self._usage, self._iterations, self._cost())
+        finished = TurnFinished(
+            stop_reason, self._usage, self._iterations, self._cost(), self._context_tokens
+        )
         await self.events.send(finished)
         return finished
 
@@ -155,6 +158,7 @@ class Turn:
                     self._partial_text = []
                     if event.usage is not None:
                         self._usage += event.usage
+                        self._context_tokens = event.usage.input_tokens + event.usage.output_tokens
                     return event
         raise AssertionError("provider stream ended without StreamEnd or an error")
 

@@ -57,6 +57,7 @@ BOUNDS: Mapping[type, Mapping[str, Bound]] = {
         "requests_per_minute": POSITIVE,
         "max_reply_bytes": at_least(1024),
         "max_reply_secs": POSITIVE,
+        "context_window": at_least(1024),
     },
     ModelPrice: {name: NOT_NEGATIVE for name in ("input", "output", "cache_read", "cache_write")},
     McpServerConfig: {"startup_timeout_secs": POSITIVE, "tool_timeout_secs": POSITIVE},

@@ -82,6 +82,10 @@ class ProviderConfig:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_reply_secs: float = DEFAULT_MAX_REPLY_SECS
     prices: Mapping[str, ModelPrice] = attrs.field(factory=dict)
+    #: Tokens a request may hold (prompt plus reply); None: known model families' defaults.
+    context_window: int | None = None
+    #: Per-model windows (``[providers.NAME.context_windows] "model" = N``), over the above.
+    context_windows: Mapping[str, int] = attrs.field(factory=dict)
 
     @property
     def key_required(self) -> bool:

@@ -53,6 +53,7 @@ def read_provider(name: str, table: Table) -> ProviderConfig:
             "env_var", f"is not an environment variable name: {env_var!r}", "e.g. OPENAI_API_KEY"
         )
     prices = table.child("prices")
+    windows = table.child("context_windows")
     return table.structure(
         ProviderConfig,
         name=name,
@@ -64,7 +65,20 @@ def read_provider(name: str, table: Table) -> ProviderConfig:
         env_var=env_var or None,
         api_key=table.value("api_key", str) or None,
         **({} if prices is None else {"prices": read_prices(prices)}),
+        **({} if windows is None else {"context_windows": read_windows(windows)}),
     )
+
+
+def read_windows(table: Table) -> dict[str, int]:
+    """``[providers.NAME.context_windows]``: any model name, a positive token count each."""
+    windows = {}
+    for model in table.data:
+        value = table.value(model, int)
+        if value is None or value < 1024:
+            fix = "give a whole number of tokens, at least 1024"
+            raise table.fail(model, f"is not a token count: {value!r}", fix)
+        windows[model] = value
+    return windows
 
 
 def read_prices(table: Table) -> dict[str, ModelPrice]:

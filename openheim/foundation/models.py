@@ -128,6 +128,14 @@ def utc_now() -> datetime:
 TITLE_LENGTH = 80
 
 
+def title_of(prompt: str) -> str | None:
+    """A conversation's title: its first prompt's first non-blank line, trimmed."""
+    for line in prompt.splitlines():
+        if line.strip():
+            return " ".join(line.split())[:TITLE_LENGTH]
+    return None
+
+
 @attrs.define
 class Conversation:
     id: str
@@ -160,7 +168,7 @@ class Conversation:
         self.messages.append(message)
         self.updated_at = utc_now()
         if self.title is None and message.role is Role.USER and message.content:
-            self.title = " ".join(message.content.split())[:TITLE_LENGTH]
+            self.title = title_of(message.content)
 
     def unanswered_tool_calls(self) -> list[ToolCall]:
         """Tool calls of the last assistant message that have no result yet."""

@@ -24,7 +24,7 @@ from openheim.foundation.errors import OpenheimError
 from openheim.foundation.models import Conversation, ToolCall, Usage
 from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
-from openheim.permissions import Asker, SessionPermissions
+from openheim.permissions import Asker, Mode, SessionPermissions
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
 from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
@@ -101,8 +101,10 @@ class Session:
         #: Where this session's tools may reach, and how they start processes.
         self.sandbox = runtime.sandbox((options.cwd, *options.additional_roots))
         self.permissions = SessionPermissions(
-            runtime.config.permissions, allow_all=options.allow_all_tools
+            runtime.config.permissions, mode=Mode.AUTO if options.allow_all_tools else Mode.CODE
         )
+        #: Set once the actor has stopped: its last turn is saved, its MCP servers are gone.
+        self.ended = trio.Event()
         #: The faces holding this session (``attach``), the one that answers for it last.
         self._attachments: list[Attachment] = []
         #: This session's own MCP servers while it serves; None when it has none.
@@ -166,6 +168,10 @@ class Session:
             raise result
         return result
 
+    async def save(self) -> None:
+        """Store the conversation now (turns store it themselves when they end)."""
+        await self.runtime.store.save(self.conversation)
+
     def cancel(self) -> None:
         """Cancel the running turn, if any; the session stays usable."""
         if self._waiting is not None:
@@ -193,9 +199,12 @@ class Session:
 
     async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         bind_log_context(replace=True, tenant=self.runtime.tenant, session_id=self.id)
-        async with self._own_mcp_servers():
-            task_status.started()
-            await self._serve_prompts()
+        try:
+            async with self._own_mcp_servers():
+                task_status.started()
+                await self._serve_prompts()
+        finally:
+            self.ended.set()
 
     @contextlib.asynccontextmanager
     async def _own_mcp_servers(self) -> AsyncIterator[None]:

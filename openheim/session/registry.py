@@ -29,14 +29,20 @@ class SessionPolicy:
     #: Sessions' working folders must lie inside this folder.
     workspace: Path | None = None
 
-    def admit(self, cwd: Path, live: int) -> None:
+    def admit(self, options: SessionOptions, live: int) -> None:
+        """Refuse a session whose folders (cwd, additional directories) leave the workspace,
+        or one too many."""
         if self.workspace is not None:
             root = self.workspace.resolve()
-            if not cwd.resolve().is_relative_to(root):
-                raise WorkspaceError(
-                    f"cwd {cwd} is outside this workspace ({root})",
-                    public=f"cwd {cwd} is outside your workspace",
-                )
+            for name, folder in (
+                ("cwd", options.cwd),
+                *(("additional directory", extra) for extra in options.additional_roots),
+            ):
+                if not folder.resolve().is_relative_to(root):
+                    raise WorkspaceError(
+                        f"{name} {folder} is outside this workspace ({root})",
+                        public=f"{name} {folder} is outside your workspace",
+                    )
         if self.max_sessions is not None and live >= self.max_sessions:
             raise SessionLimitError(
                 f"too many open sessions (limit {self.max_sessions}); "
@@ -67,10 +73,16 @@ class SessionRegistry:
 
     async def create(self, options: SessionOptions) -> Session:
         """A new conversation; unknown model or skill names raise before anything starts."""
-        self.policy.admit(options.cwd, len(self._live))
+        self.policy.admit(options, len(self._live))
         choice = resolve_model(self.runtime.config, options.model)
         skills = load_session_skills(self.runtime, options.skills or ())
-        conversation = Conversation(id=str(uuid.uuid4()), cwd=str(options.cwd))
+        conversation = Conversation(
+            id=str(uuid.uuid4()),
+            cwd=str(options.cwd),
+            model=choice.model,
+            provider=choice.provider.name,
+            skills=tuple(skill.name for skill in skills),
+        )
         return await self._start(conversation, choice, skills, options)
 
     async def load(self, conversation_id: str, options: SessionOptions) -> Session:
@@ -86,7 +98,7 @@ class SessionRegistry:
         live = self._live.get(conversation_id)  # loaded meanwhile by another request
         if live is not None:
             return live
-        self.policy.admit(options.cwd, len(self._live))
+        self.policy.admit(options, len(self._live))
         if options.model or conversation.provider is None:
             choice = resolve_model(self.runtime.config, options.model)
         else:
@@ -135,6 +147,15 @@ class SessionRegistry:
 
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await self.runtime.store.list(limit)
+
+    async def delete(self, conversation_id: str) -> None:
+        """Close the session if it is live, then forget its conversation (after the running
+        turn, cancelled, has been saved: that save must not bring it back)."""
+        live = self._live.get(conversation_id)
+        self.close(conversation_id)
+        if live is not None:
+            await live.ended.wait()
+        await self.runtime.store.delete(conversation_id)
 
     def close(self, conversation_id: str) -> None:
         session = self._live.pop(conversation_id, None)

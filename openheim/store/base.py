@@ -56,6 +56,10 @@ class HistoryStore(Protocol):
         """Newest first (by ``updated_at``), metadata only."""
         ...
 
+    async def delete(self, conversation_id: str) -> None:
+        """Forget a conversation; ``ConversationNotFoundError`` when there is none."""
+        ...
+
     def for_tenant(self, name: str) -> HistoryStore:
         """The same backend holding another tenant's conversations, apart from these."""
         ...

@@ -69,6 +69,10 @@ class FileHistoryStore:
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await trio.to_thread.run_sync(self._list_sync, limit)
 
+    async def delete(self, conversation_id: str) -> None:
+        path = self.path_for(conversation_id)
+        await trio.to_thread.run_sync(_delete_document, path, conversation_id)
+
     def _list_sync(self, limit: int | None) -> list[ConversationMeta]:
         # Each save rewrites the file, so mtime order is updated_at order; stat is cheap and
         # lets a limited listing parse only the files it returns.
@@ -111,6 +115,21 @@ def _read_document(path: Path, conversation_id: str) -> Any:
         raise HistoryError(
             f"cannot read conversation file {path}: {exc}",
             public=f"conversation {conversation_id} cannot be read",
+        ) from None
+
+
+def _delete_document(path: Path, conversation_id: str) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        raise ConversationNotFoundError(
+            f"conversation {conversation_id} not found (looked for {path})",
+            public=f"conversation {conversation_id} not found",
+        ) from None
+    except OSError as exc:
+        raise HistoryError(
+            f"cannot delete conversation file {path}: {exc.strerror or exc}",
+            public=f"conversation {conversation_id} cannot be deleted",
         ) from None
 
 

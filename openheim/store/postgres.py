@@ -146,6 +146,18 @@ class PostgresHistoryStore:
                 log.warning("skipping an unreadable conversation row: %s", exc)
         return metas
 
+    async def delete(self, conversation_id: str) -> None:
+        key = normalise_id(conversation_id)
+
+        def remove(connection: Connection[Any]) -> int:
+            return connection.execute(
+                "DELETE FROM openheim_conversations WHERE tenant = %s AND id = %s",
+                (self.tenant, key),
+            ).rowcount
+
+        if await self._run(remove, f"delete conversation {key}") == 0:
+            raise ConversationNotFoundError(f"no conversation {key} in the history database")
+
     async def _run(self, operation: Callable[[Connection[Any]], T], what: str) -> T:
         def in_thread() -> T:
             with self._pool.connection() as connection:

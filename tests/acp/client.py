@@ -130,9 +130,38 @@ class AcpAgent:
         return self.stderr_path.read_text(errors="replace")
 
 
+#: Updates about the session itself (title, context usage, options), not about a turn's work.
+SESSION_STATE = frozenset(
+    {
+        "session_info_update",
+        "usage_update",
+        "config_option_update",
+        "current_mode_update",
+        "available_commands_update",
+    }
+)
+
+
+def is_turn_update(message: dict[str, Any]) -> bool:
+    return (
+        message.get("method") == "session/update"
+        and message["params"]["update"]["sessionUpdate"] not in SESSION_STATE
+    )
+
+
 def updates(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``update`` objects of the ``session/update`` notifications among ``messages``."""
-    return [m["params"]["update"] for m in messages if m.get("method") == "session/update"]
+    """The ``update`` objects of a turn's ``session/update`` notifications among ``messages``
+    (session-state updates left out: ``state_updates`` has them)."""
+    return [m["params"]["update"] for m in messages if is_turn_update(m)]
+
+
+def state_updates(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The session-state updates among ``messages`` (title, usage, options), in order."""
+    return [
+        m["params"]["update"]
+        for m in messages
+        if m.get("method") == "session/update" and not is_turn_update(m)
+    ]
 
 
 def kinds(messages: list[dict[str, Any]]) -> list[str]:
@@ -140,6 +169,8 @@ def kinds(messages: list[dict[str, Any]]) -> list[str]:
     out = []
     for message in messages:
         if message.get("method") == "session/update":
+            if not is_turn_update(message):
+                continue
             update = message["params"]["update"]
             status = update.get("status")
             kind = update["sessionUpdate"]

@@ -107,7 +107,10 @@ async def test_every_update_and_permission_request_is_in_order(
     assert turn[-1] is response  # nothing of the turn after its reply
     events = []
     text: list[str] = []
-    for message in turn[:-1]:
+    # After the turn's own updates and before its reply: what the session now is.
+    state = [m["params"]["update"]["sessionUpdate"] for m in turn[-3:-1]]
+    assert state == ["session_info_update", "usage_update"]
+    for message in turn[:-3]:
         if message.get("method") == "session/update":
             update = message["params"]["update"]
             events.append((update["sessionUpdate"], update.get("toolCallId"), update.get("status")))
@@ -183,6 +186,7 @@ async def test_prompts_queue_and_a_cancel_also_cancels_the_queued_one(
                 m["params"]["update"]["content"]["text"]
                 for m in client.sent
                 if m.get("method") == "session/update"
+                and m["params"]["update"]["sessionUpdate"] == "agent_message_chunk"
             ]
             assert "".join(texts) == "firstsecond"
             assert client.sent.index(first) < len(client.sent) - 2  # "second" came after it

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from openheim.acp import schema
+from openheim.acp import schema, session_state
 from openheim.acp.codec import INVALID_PARAMS, RpcError
 from openheim.agent.events import (
     MessageChunk,
@@ -22,7 +22,7 @@ from openheim.agent.events import (
 from openheim.config.load import parse_config
 from openheim.config.resolve import resolve_model
 from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
-from openheim.permissions import Answer
+from openheim.permissions import Answer, Mode
 from openheim.store.base import ConversationMeta
 
 CWD = Path("/work/project")
@@ -250,10 +250,10 @@ models = ["n"]
 """,
         tmp_path / "config.toml",
     )
-    listed = schema.config_options(config, resolve_model(config, None))[0]
+    listed = session_state.config_options(config, resolve_model(config, None), Mode.CODE)[0]
     assert listed["currentValue"] == "b/m1"
     assert [o["value"] for o in listed["options"]] == ["a/n", "b/m1", "b/m2"]
-    unlisted = schema.config_options(config, resolve_model(config, "b/custom"))[0]
+    unlisted = session_state.config_options(config, resolve_model(config, "b/custom"), Mode.CODE)[0]
     assert unlisted["options"][0]["value"] == "b/custom"
     assert schema.models_meta(config)["providers"] == {
         "a": {"default_model": "n", "models": ["n"]},

@@ -316,7 +316,7 @@ async def test_model_config_option_and_legacy_set_model(home: Home) -> None:
         created = await agent.result(
             "session/new", {"cwd": str(home.workdir), "mcpServers": [], "_meta": {}}
         )
-        assert created["models"]["currentModelId"] == "fake/fake-model"
+        assert created["_meta"]["models"]["currentModelId"] == "fake/fake-model"
         option = created["configOptions"][0]
         assert option["id"] == "model" and option["category"] == "model"
         assert [o["value"] for o in option["options"]] == ["fake/fake-model", "fake/other-model"]

@@ -155,7 +155,7 @@ async def run(
 async def test_plain_answer() -> None:
     provider = ScriptedProvider([answer("Hello")])
     conversation, events, finished = await run(provider)
-    assert finished == TurnFinished(StopReason.END_TURN, Usage(3, 2), 1)
+    assert finished == TurnFinished(StopReason.END_TURN, Usage(3, 2), 1, context_tokens=5)
     assert events == [MessageChunk("Hello"), finished]
     assert [m.role for m in conversation.messages] == [Role.USER, Role.ASSISTANT]
     request = provider.requests[0]

@@ -27,6 +27,7 @@ from wsproto.events import AcceptConnection, CloseConnection, Request, TextMessa
 from openheim.config.load import load_config
 from openheim.config.paths import Paths
 from openheim.server.app import RunningServer, open_server
+from tests.acp.client import is_turn_update
 from tests.e2e.conftest import Home
 
 GREETING = {"channel": "fs", "data": {"type": "connected", "message": "Connected to Openheim"}}
@@ -38,7 +39,8 @@ def prompt_params(session_id: str, text: str) -> dict[str, Any]:
 
 
 def updates(messages: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [m["params"]["update"] for m in messages if m.get("method") == "session/update"]
+    """A turn's updates among ``messages`` (session-state updates left out)."""
+    return [m["params"]["update"] for m in messages if is_turn_update(m)]
 
 
 def kinds(messages: Sequence[dict[str, Any]]) -> list[str]:

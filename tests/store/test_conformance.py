@@ -120,3 +120,20 @@ async def test_concurrent_saves_and_a_large_conversation(store: HistoryStore) ->
     big.append(Message.user("x" * 2_000_000))
     await store.save(big)
     assert len((await store.load(big.id)).messages[-1].content or "") == 2_000_000
+
+
+async def test_delete_forgets_one_conversation_of_one_tenant(store: HistoryStore) -> None:
+    alice, bob = store.for_tenant("alice"), store.for_tenant("bob")
+    kept, gone = conversation(text="kept"), conversation(text="gone")
+    await alice.save(kept)
+    await alice.save(gone)
+    with pytest.raises(ConversationNotFoundError):
+        await bob.delete(gone.id)  # another tenant's id is not bob's to delete
+    await alice.delete(gone.id)
+    assert [meta.id for meta in await alice.list()] == [kept.id]
+    with pytest.raises(ConversationNotFoundError, match=gone.id):
+        await alice.load(gone.id)
+    with pytest.raises(ConversationNotFoundError, match=gone.id):
+        await alice.delete(gone.id)
+    with pytest.raises(HistoryError, match="expected a UUID"):
+        await alice.delete("../kept")

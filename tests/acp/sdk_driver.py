@@ -1,0 +1,119 @@
+"""Drive ``openheim acp`` with the ACP Python SDK (asyncio, strict pydantic models).
+
+Run as a process by the tests (the SDK cannot live inside pytest-trio): ``python
+tests/acp/sdk_driver.py SCENARIO CWD EXTRA_DIR``. It prints one JSON object: what the agent
+answered and every ``session/update`` it sent, as the SDK parsed them. The SDK validates each
+response and notification against the ACP schema, so a malformed one fails the scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from acp import PROTOCOL_VERSION, spawn_agent_process, text_block
+from acp.exceptions import RequestError
+from acp.schema import DeleteSessionRequest, DeleteSessionResponse
+from acp.utils import request_model_from_dict
+
+
+class Recorder:
+    """The client side: records updates, allows every permission request."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
+        self.updates.append(update.model_dump(mode="json", by_alias=True, exclude_none=True))
+
+    async def request_permission(self, *args: Any, **kwargs: Any) -> Any:
+        from acp.schema import AllowedOutcome, RequestPermissionResponse
+
+        return RequestPermissionResponse(
+            outcome=AllowedOutcome(outcome="selected", option_id="allow_once")
+        )
+
+    def take(self) -> list[dict[str, Any]]:
+        taken, self.updates = self.updates, []
+        return taken
+
+
+def dump(value: Any) -> Any:
+    return (
+        None if value is None else value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
+
+
+async def lifecycle(cwd: str, extra: str) -> dict[str, Any]:
+    recorder = Recorder()
+    out: dict[str, Any] = {}
+    async with spawn_agent_process(
+        recorder,
+        sys.executable,
+        "-m",
+        "openheim",
+        "acp",
+        env=dict(__import__("os").environ),
+        cwd=cwd,
+        transport_kwargs={"stderr": None},
+    ) as (conn, _process):
+        init = await conn.initialize(protocol_version=PROTOCOL_VERSION)
+        out["initialize"] = dump(init)
+        created = await conn.new_session(cwd=cwd, additional_directories=[extra], mcp_servers=[])
+        out["new"] = dump(created)
+        session_id = created.session_id
+        answer = await conn.prompt(
+            session_id=session_id, prompt=[text_block("  \nFirst line here  \nmore text")]
+        )
+        out["prompt"] = dump(answer)
+        out["prompt_updates"] = recorder.take()
+        options = await conn.set_config_option(config_id="mode", session_id=session_id, value="ask")
+        out["set_mode_option"] = dump(options)
+        out["set_mode_legacy"] = dump(
+            await conn.set_session_mode(mode_id="auto", session_id=session_id)
+        )
+        resumed = await conn.resume_session(session_id=session_id, cwd=cwd)
+        out["resume"] = dump(resumed)
+        out["resume_updates"] = recorder.take()
+        request = DeleteSessionRequest(session_id=session_id)
+        deleted = await request_model_from_dict(
+            conn._conn, "session/delete", request, DeleteSessionResponse
+        )
+        out["delete"] = dump(deleted)
+        try:
+            await conn.load_session(session_id=session_id, cwd=cwd, mcp_servers=[])
+        except RequestError as exc:
+            out["load_deleted"] = {"code": exc.code, "message": str(exc)}
+        fresh = await conn.new_session(cwd=cwd, mcp_servers=[])
+        out["unprompted"] = fresh.session_id
+    return out
+
+
+async def reload(cwd: str, session_id: str) -> dict[str, Any]:
+    """A new agent process loads a session the first one created and never prompted."""
+    recorder = Recorder()
+    async with spawn_agent_process(
+        recorder,
+        sys.executable,
+        "-m",
+        "openheim",
+        "acp",
+        env=dict(__import__("os").environ),
+        cwd=cwd,
+        transport_kwargs={"stderr": None},
+    ) as (conn, _process):
+        await conn.initialize(protocol_version=PROTOCOL_VERSION)
+        loaded = await conn.load_session(session_id=session_id, cwd=cwd, mcp_servers=[])
+        return {"load": dump(loaded), "updates": recorder.take()}
+
+
+def main() -> None:
+    scenario, *args = sys.argv[1:]
+    run = {"lifecycle": lifecycle, "reload": reload}[scenario]
+    print(json.dumps(asyncio.run(run(*args))))
+
+
+if __name__ == "__main__":
+    main()
