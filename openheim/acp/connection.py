@@ -76,6 +76,15 @@ class DeliverAnswer:
 
 
 @attrs.frozen
+class CancelRequest:
+    """``$/cancel_request`` for a request still running: a prompt (``ticket``) is cancelled as
+    its session's turn; any other request's handler is cancelled and answers ``-32800``."""
+
+    request_id: RequestId
+    ticket: Ticket | None
+
+
+@attrs.frozen
 class CancelSession:
     """``session/cancel``: cancel the session's turn, and tell the client to drop the requests
     we had pending for it (their waiters get ``cancelled_answer``)."""
@@ -84,7 +93,7 @@ class CancelSession:
     abandoned: tuple[RequestId, ...]
 
 
-Action = SendMessage | RunRequest | DeliverAnswer | CancelSession
+Action = SendMessage | RunRequest | DeliverAnswer | CancelRequest | CancelSession
 
 
 def cancelled_answer(request_id: RequestId) -> ErrorResponse:
@@ -103,6 +112,8 @@ class _Prompts:
     serving: int = 0
     done: set[int] = attrs.field(factory=set)
     generation: int = 0
+    #: Prompts cancelled one by one (``$/cancel_request``).
+    cancelled: set[int] = attrs.field(factory=set)
 
 
 class AcpConnection:
@@ -120,6 +131,8 @@ class AcpConnection:
         #: Our own pending requests; the waiter is the method, for the log.
         self._outgoing: Outgoing[str] = Outgoing()
         self._sessions: dict[str, _Prompts] = {}
+        #: Requests running in tasks, with the prompt ticket each holds.
+        self._running: dict[RequestId, Ticket | None] = {}
 
     # --- input ---------------------------------------------------------------------------------
 
@@ -145,7 +158,9 @@ class AcpConnection:
                     error = RpcError(INTERNAL_ERROR, f"too many requests in flight (limit {limit})")
                     return SendMessage(ErrorResponse(message.id, error))
                 self.in_flight += 1
-                return RunRequest(message, self._arrival_ticket(message))
+                ticket = self._arrival_ticket(message)
+                self._running[message.id] = ticket
+                return RunRequest(message, ticket)
             case Notification():
                 return self._notified(message)
             case Response() | ErrorResponse():
@@ -160,9 +175,10 @@ class AcpConnection:
                 log.warning("ignoring a malformed response: %s", message.error.message)
         return None
 
-    def finished(self) -> None:
+    def finished(self, request_id: RequestId) -> None:
         """A ``RunRequest`` that was not inline has been answered."""
         self.in_flight -= 1
+        self._running.pop(request_id, None)
 
     def _notified(self, message: Notification) -> Action | None:
         params = message.params if isinstance(message.params, dict) else {}
@@ -174,9 +190,17 @@ class AcpConnection:
             self._sessions[session_id].generation += 1
             return CancelSession(session_id, tuple(self.abandon(session_id)))
         if message.method == "$/cancel_request":
-            # Our handlers finish promptly or are cancelled through session/cancel; answering
-            # normally is allowed by the protocol.
-            log.debug("ignoring $/cancel_request for %r", params.get("requestId"))
+            request_id = params.get("requestId")
+            if isinstance(request_id, bool) or not isinstance(request_id, (str, int)):
+                log.debug("ignoring $/cancel_request without a usable requestId")
+                return None
+            if request_id not in self._running:
+                log.debug("$/cancel_request for %r: not running (already answered?)", request_id)
+                return None
+            ticket = self._running[request_id]
+            if ticket is not None and (prompts := self._sessions.get(ticket.session_id)):
+                prompts.cancelled.add(ticket.number)
+            return CancelRequest(request_id, ticket)
         else:
             log.debug("ignoring notification %s", message.method)
         return None
@@ -237,9 +261,14 @@ class AcpConnection:
             prompts.serving += 1
 
     def cancelled(self, ticket: Ticket) -> bool:
-        """Whether a ``session/cancel`` (or the connection's end) came after this prompt."""
+        """Whether a ``session/cancel`` (or the connection's end) came after this prompt, or a
+        ``$/cancel_request`` named it."""
         prompts = self._sessions.get(ticket.session_id)
-        return prompts is None or prompts.generation != ticket.generation
+        return (
+            prompts is None
+            or prompts.generation != ticket.generation
+            or ticket.number in prompts.cancelled
+        )
 
     def cancel_all(self) -> list[str]:
         """The connection is ending with its turns cancelled: every prompt answers

@@ -36,6 +36,7 @@ from openheim.acp.client_files import ClientCapabilities
 from openheim.acp.codec import (
     INTERNAL_ERROR,
     METHOD_NOT_FOUND,
+    REQUEST_CANCELLED,
     ErrorResponse,
     Incoming,
     Message,
@@ -48,6 +49,7 @@ from openheim.acp.codec import (
 )
 from openheim.acp.connection import (
     AcpConnection,
+    CancelRequest,
     CancelSession,
     DeliverAnswer,
     RunRequest,
@@ -56,7 +58,7 @@ from openheim.acp.connection import (
     cancelled_answer,
 )
 from openheim.acp.feed import SessionFeed
-from openheim.acp.methods import AgentMethods, Call
+from openheim.acp.methods import AgentMethods, Call, Handler
 from openheim.acp.settings import AcpSettings
 from openheim.foundation.concurrency import open_service_nursery
 from openheim.foundation.errors import OpenheimError
@@ -95,6 +97,8 @@ class AcpDispatcher:
         self._nursery = nursery
         self._held: dict[str, _Held] = {}
         self._waiters: dict[RequestId, trio.MemorySendChannel[_Reply]] = {}
+        #: Handlers ``$/cancel_request`` can cancel, by request id.
+        self._handler_scopes: dict[RequestId, trio.CancelScope] = {}
         self._idle = trio.Event()
         self._idle.set()
         self._turns = trio.Event()
@@ -111,11 +115,16 @@ class AcpDispatcher:
                 await self._answer(request, None)
             case RunRequest(request=request, ticket=ticket):
                 self._idle = trio.Event()
+                # Made now, not when the task starts: a $/cancel_request may come first.
+                if request.method != "session/prompt":  # a prompt is cancelled as a turn
+                    self._handler_scopes[request.id] = trio.CancelScope()
                 self._nursery.start_soon(self._answer_in_task, request, ticket)
             case DeliverAnswer(answer=answer):
                 waiter = self._waiters.pop(answer.id, None)
                 if waiter is not None:
                     waiter.send_nowait(answer)
+            case CancelRequest(request_id=request_id, ticket=ticket):
+                self._cancel_request(request_id, ticket)
             case CancelSession(session_id=session_id, abandoned=abandoned):
                 self._wake_abandoned(abandoned)
                 for request_id in abandoned:
@@ -127,9 +136,20 @@ class AcpDispatcher:
         try:
             await self._answer(request, ticket)
         finally:
-            self.core.finished()
+            self._handler_scopes.pop(request.id, None)
+            self.core.finished(request.id)
             if self.core.in_flight == 0:
                 self._idle.set()
+
+    def _cancel_request(self, request_id: RequestId, ticket: Ticket | None) -> None:
+        """A prompt is cancelled as a turn (it answers ``cancelled``), any other request by
+        cancelling its handler (it answers ``-32800``)."""
+        if ticket is not None:
+            held = self._held.get(ticket.session_id)
+            if held is not None and self.core.may_run(ticket):  # running now, not queued
+                held.feed.session.cancel()
+        elif (scope := self._handler_scopes.get(request_id)) is not None:
+            scope.cancel()
 
     async def _answer(self, request: Request, ticket: Ticket | None) -> None:
         try:
@@ -138,7 +158,7 @@ class AcpDispatcher:
                 raise RpcError(METHOD_NOT_FOUND, f"Method not found: {request.method}")
             if request.params is not None and not isinstance(request.params, dict):
                 raise invalid_params("params must be an object")
-            reply: _Reply = Response(request.id, await handler(Call(request.params or {}, ticket)))
+            reply: _Reply = Response(request.id, await self._handle(request, handler, ticket))
         except RpcError as error:
             reply = ErrorResponse(request.id, error)
         except OpenheimError as exc:
@@ -149,6 +169,17 @@ class AcpDispatcher:
             message = "Internal error (the server log has the details)"
             reply = ErrorResponse(request.id, RpcError(INTERNAL_ERROR, message))
         await self._send(reply)
+
+    async def _handle(self, request: Request, handler: Handler, ticket: Ticket | None) -> Any:
+        """Run the handler where ``$/cancel_request`` can reach it; a prompt has no scope here,
+        it is left to its turn's own cancel (a cancelled handler would leave the turn running)."""
+        call = Call(request.params or {}, ticket)
+        scope = self._handler_scopes.get(request.id)
+        if scope is None:
+            return await handler(call)
+        with scope:
+            return await handler(call)
+        raise RpcError(REQUEST_CANCELLED, "Request cancelled")
 
     # --- requests to the client ----------------------------------------------------------------
 

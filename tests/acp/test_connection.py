@@ -8,6 +8,7 @@ from openheim.acp.codec import ErrorResponse, Request, parse_message, to_json
 from openheim.acp.connection import (
     AcpConnection,
     Action,
+    CancelRequest,
     CancelSession,
     DeliverAnswer,
     RunRequest,
@@ -67,7 +68,7 @@ def test_requests_past_the_bound_are_refused_at_once() -> None:
         )
     refused = sent(feed(connection, {"id": 3, "method": "session/list"}))
     assert refused["error"]["message"] == "too many requests in flight (limit 2)"
-    connection.finished()
+    connection.finished(1)
     assert isinstance(feed(connection, {"id": 4, "method": "session/list"}), RunRequest)
 
 
@@ -148,3 +149,26 @@ def test_a_detached_session_lets_its_prompts_go_cancelled() -> None:
     connection.detach("s")
     assert connection.may_run(ticket) and connection.cancelled(ticket)
     assert connection.session_ids() == []
+
+
+def test_cancel_request_names_a_running_request_and_cancels_one_prompt_only() -> None:
+    connection = initialized()
+    connection.attach("s")
+    running, queued = feed(connection, prompt(1, "s")), feed(connection, prompt(2, "s"))
+    assert isinstance(running, RunRequest) and isinstance(queued, RunRequest)
+    assert running.ticket is not None and queued.ticket is not None
+    listing = feed(connection, {"id": "x", "method": "session/list"})
+    assert isinstance(listing, RunRequest)
+
+    cancel = {"method": "$/cancel_request", "params": {"requestId": 2}}
+    assert feed(connection, cancel) == CancelRequest(2, queued.ticket)
+    assert connection.cancelled(queued.ticket) and not connection.cancelled(running.ticket)
+    connection.release(running.ticket)
+    assert connection.may_run(queued.ticket) and connection.cancelled(queued.ticket)
+
+    cancel_list = {"method": "$/cancel_request", "params": {"requestId": "x"}}
+    assert feed(connection, cancel_list) == CancelRequest("x", None)
+    connection.finished("x")
+    assert feed(connection, cancel_list) is None  # answered already: nothing to cancel
+    for bad in (None, True, [1], {"requestId": None}):
+        assert feed(connection, {"method": "$/cancel_request", "params": bad}) is None

@@ -79,6 +79,10 @@ class SlowClient:
     ) -> dict[str, Any]:
         assert self.dispatcher is not None
         await self.dispatcher.receive(Request(request_id, method, params))
+        return await self.answer(request_id)
+
+    async def answer(self, request_id: int | str) -> dict[str, Any]:
+        """The agent's answer to ``request_id``, once this slow client has read it."""
         while True:
             for message in self.sent:
                 if message.get("id") == request_id and "method" not in message:
@@ -225,3 +229,50 @@ async def test_nothing_but_initialize_is_served_before_initialize(
     assert listed["error"]["code"] == -32600
     assert "sessionId" in created["result"]
     assert len(registry) == 1  # only the session made after initialize
+
+
+async def test_cancel_request_cancels_one_prompt_as_a_turn_and_other_requests_with_32800(
+    llm: FakeLLMServer,
+    registry: SessionRegistry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    llm.script.extend(
+        [Reply.text("slow one", pieces=2, chunk_delay=30), Reply.text("next"), Reply.text("3rd")]
+    )
+    client = SlowClient()
+
+    async def stuck(call: Call) -> Any:
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(client.run)
+        async with open_dispatcher(registry, client.send) as dispatcher:
+            await client.start(dispatcher)
+            created = await client.call("session/new", {"cwd": str(tmp_path)}, 1)
+            session_id = created["result"]["sessionId"]
+
+            def prompt(text: str) -> dict[str, Any]:
+                return {"sessionId": session_id, "prompt": [{"type": "text", "text": text}]}
+
+            await dispatcher.receive(Request(2, "session/prompt", prompt("slow")))
+            await dispatcher.receive(Request(3, "session/prompt", prompt("after")))
+            with trio.fail_after(5):  # the slow turn reached the model
+                while not llm.requests:  # noqa: ASYNC110 (the fake LLM records each request)
+                    await trio.sleep(0.001)
+            await dispatcher.receive(Notification("$/cancel_request", {"requestId": 2}))
+            with trio.fail_after(5):
+                after = await client.call("session/prompt", prompt("ignored"), 4)
+            monkeypatch.setitem(dispatcher._handlers, "session/list", stuck)
+            await dispatcher.receive(Request(5, "session/list", {}))
+            await dispatcher.receive(Notification("$/cancel_request", {"requestId": 5}))
+            with trio.fail_after(5):
+                stuck_answer = await client.answer(5)
+                listed = await client.call("authenticate", {}, 6)
+        nursery.cancel_scope.cancel()
+    by_id = {m["id"]: m for m in client.sent if "id" in m and "method" not in m}
+    assert by_id[2]["result"] == {"stopReason": "cancelled"}
+    assert by_id[3]["result"] == {"stopReason": "end_turn"}  # queued behind it, not cancelled
+    assert after["result"] == {"stopReason": "end_turn"}
+    assert stuck_answer["error"] == {"code": -32800, "message": "Request cancelled"}
+    assert "result" in listed
