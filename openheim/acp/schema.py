@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from openheim.acp.codec import invalid_params
-from openheim.agent.events import AgentEvent, MessageChunk, ToolCallFinished, ToolCallStarted
+from openheim.agent.events import (
+    AgentEvent,
+    McpStartup,
+    MessageChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from openheim.config.model import Config, McpServerConfig
 from openheim.config.resolve import ModelChoice
 from openheim.foundation.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
@@ -148,8 +154,41 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
             return [tool_call(call, cwd)]
         case ToolCallFinished(call=call, result=result):
             return [tool_call_finished(call.id, result)]
+        case McpStartup():
+            return [mcp_startup_plan(event)]
         case _:
             return []
+
+
+def mcp_startup_plan(event: McpStartup) -> dict[str, Any]:
+    """The wait for MCP servers as a ``plan``: one entry per server, ``in_progress`` while it
+    starts and ``completed`` with its outcome in the text once it is ready or has failed.
+
+    A plan is the one stable update a client shows as progress that is neither the answer
+    nor a tool call; ``_meta`` carries the same state for clients that want it as data.
+    """
+    entries = []
+    for server in event.servers:
+        if server.state == "starting":
+            content, status = f"Start MCP server {server.name}", "in_progress"
+        elif server.state == "ready":
+            content, status = (
+                f"MCP server {server.name}: ready ({server.tool_count} tools)",
+                "completed",
+            )
+        else:
+            content, status = f"MCP server {server.name} failed: {server.error}", "completed"
+        entries.append({"content": content, "priority": "medium", "status": status})
+    state = [
+        {"name": s.name, "state": s.state, "toolCount": s.tool_count}
+        | ({"error": s.error} if s.error else {})
+        for s in event.servers
+    ]
+    return {
+        "sessionUpdate": "plan",
+        "entries": entries,
+        "_meta": {"openheim.dev": {"mcpStartup": state}},
+    }
 
 
 def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:

@@ -110,7 +110,8 @@ class Session:
         self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
-        #: Cancels the wait for a turn slot (``Runtime.turn_slots``) before the turn starts.
+        #: Cancels a wait before the turn starts: for a turn slot (``Runtime.turn_slots``), or
+        #: for MCP servers still starting.
         self._waiting: trio.CancelScope | None = None
 
     @property
@@ -313,6 +314,7 @@ class Session:
                 nursery.start_soon(self._fan_out, receive)
                 async with send:
                     try:
+                        await self._wait_for_mcp_servers(send)
                         finished = await turn.run()
                     except OpenheimError as error:  # re-raised outside the nursery, unwrapped
                         failure = error
@@ -342,6 +344,22 @@ class Session:
             raise failure
         assert finished is not None
         return finished
+
+    async def _wait_for_mcp_servers(self, events: trio.MemorySendChannel[AgentEvent]) -> None:
+        """Before the model is first asked: wait for MCP servers still on their first start
+        (the operator's and this session's), so the request offers their tools. A cancel
+        ends the wait, and the turn then ends cancelled."""
+        supervisors = [mcp for mcp in (self.runtime.mcp, self.mcp) if mcp is not None]
+        if not any(mcp.first_starts() for mcp in supervisors):
+            return
+        from openheim.mcp.startup import wait_for_first_starts
+
+        with trio.CancelScope() as waiting:
+            self._waiting = waiting
+            try:
+                await wait_for_first_starts(supervisors, events.send)
+            finally:
+                self._waiting = None
 
     async def _approve(self, call: ToolCall) -> str | None:
         return await self.permissions.check(call, self.asker)

@@ -102,6 +102,8 @@ def serve_http(port: int) -> None:
 
 if __name__ == "__main__":
     print("server_app: starting", file=sys.stderr, flush=True)  # tests find it in the log
+    if "--slow" in sys.argv:  # a server that takes a while to come up
+        time.sleep(float(sys.argv[sys.argv.index("--slow") + 1]))
     if "--http" in sys.argv:
         serve_http(int(sys.argv[sys.argv.index("--http") + 1]) if len(sys.argv) > 2 else 0)
     else:
