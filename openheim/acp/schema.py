@@ -21,7 +21,18 @@ from openheim.agent.events import (
 )
 from openheim.config.model import Config, McpServerConfig
 from openheim.config.resolve import ModelChoice
-from openheim.foundation.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
+from openheim.foundation.errors import ImageError
+from openheim.foundation.models import (
+    Conversation,
+    ImagePart,
+    Prompt,
+    Role,
+    ToolCall,
+    ToolDefinition,
+    ToolResult,
+    check_image,
+    check_image_count,
+)
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
 
@@ -29,7 +40,7 @@ PROTOCOL_VERSION = 1
 
 AGENT_CAPABILITIES: Mapping[str, Any] = {
     "loadSession": True,
-    "promptCapabilities": {"image": False, "audio": False, "embeddedContext": True},
+    "promptCapabilities": {"image": True, "audio": False, "embeddedContext": True},
     "mcpCapabilities": {"http": True, "sse": False},
     "sessionCapabilities": {"list": {}, "close": {}},
 }
@@ -47,6 +58,10 @@ def session_update(session_id: str, update: Mapping[str, Any]) -> dict[str, Any]
 
 def text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
+
+
+def image_block(image: ImagePart) -> dict[str, Any]:
+    return {"type": "image", "mimeType": image.mime_type, "data": image.data}
 
 
 def agent_chunk(text: str) -> dict[str, Any]:
@@ -130,9 +145,10 @@ def tool_call_in_progress(call_id: str) -> dict[str, Any]:
 
 def tool_output(result: ToolResult) -> dict[str, Any]:
     """The final fields of a call: status, the output as content, and the raw output."""
+    images = [{"type": "content", "content": image_block(image)} for image in result.images]
     return {
         "status": "failed" if result.is_error else "completed",
-        "content": [{"type": "content", "content": text_block(result.content)}],
+        "content": [{"type": "content", "content": text_block(result.content)}, *images],
         "rawOutput": result.content,
     }
 
@@ -205,6 +221,9 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
     for message in conversation.messages:
         if message.role is Role.USER and message.content:
             yield user_chunk(message.content)
+        if message.role is Role.USER:
+            for image in message.images:
+                yield {"sessionUpdate": "user_message_chunk", "content": image_block(image)}
         elif message.role is Role.ASSISTANT:
             if message.content:
                 yield agent_chunk(message.content)
@@ -253,19 +272,38 @@ def permission_answer(result: Any) -> Answer | None:
 # --- prompt content ----------------------------------------------------------------------------
 
 
-def prompt_text(blocks: Any) -> str:
-    """The text of a ``session/prompt``; raises ``-32602`` for content we did not advertise."""
+def prompt_text(blocks: Any) -> Prompt:
+    """The text and images of a ``session/prompt``; raises ``-32602`` for content we did not
+    advertise or cannot send (an image too large, of another type, or too many)."""
     if not isinstance(blocks, list) or not blocks:
         raise invalid_params("prompt must be a non-empty array of content blocks")
-    parts = [_block_text(block) for block in blocks]
+    images = tuple(_image(block) for block in blocks if _is_image(block))
+    parts = [_block_text(block) for block in blocks if not _is_image(block)]
     text = "\n".join(part for part in parts if part)
-    if not text.strip():
+    if not text.strip() and not images:
         raise invalid_params("prompt has no text")
     try:
         text.encode("utf-8")
+        check_image_count(len(images))
     except UnicodeEncodeError:  # a JSON "\ud800": no provider or history file can take it
         raise invalid_params("prompt text is not valid Unicode (a lone surrogate)") from None
-    return text
+    except ImageError as error:
+        raise invalid_params(str(error)) from None
+    return Prompt(text, images)
+
+
+def _is_image(block: Any) -> bool:
+    return isinstance(block, dict) and block.get("type") == "image"
+
+
+def _image(block: Mapping[str, Any]) -> ImagePart:
+    data, mime_type = block.get("data"), block.get("mimeType")
+    if not isinstance(data, str) or not isinstance(mime_type, str):
+        raise invalid_params('an "image" content block needs string "data" and "mimeType"')
+    try:
+        return check_image(mime_type, data)
+    except ImageError as error:
+        raise invalid_params(str(error)) from None
 
 
 def _block_text(block: Any) -> str:
@@ -278,7 +316,7 @@ def _block_text(block: Any) -> str:
         return _resource_link(block)
     if kind == "resource":
         return _embedded_resource(block.get("resource"))
-    if kind in ("image", "audio"):
+    if kind == "audio":
         raise invalid_params(f"{kind} content is not supported: promptCapabilities.{kind} is false")
     raise invalid_params(f"unknown content block type {kind!r}")
 

@@ -82,6 +82,11 @@ class ProviderConfig:
     max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES
     max_reply_secs: float = DEFAULT_MAX_REPLY_SECS
     prices: Mapping[str, ModelPrice] = attrs.field(factory=dict)
+    #: Whether this provider's models take images: unset = by model family
+    #: (``openheim.providers.vision``), true/false = every model.
+    vision: bool | None = None
+    #: Models that take images whatever ``vision`` says (a local ``llava``, say).
+    vision_models: tuple[str, ...] = ()
 
     @property
     def key_required(self) -> bool:

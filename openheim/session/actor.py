@@ -21,7 +21,7 @@ from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.foundation.errors import OpenheimError
-from openheim.foundation.models import Conversation, ToolCall, Usage
+from openheim.foundation.models import Conversation, Prompt, ToolCall, Usage
 from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, SessionPermissions
@@ -75,7 +75,7 @@ class Attachment:
 
 @attrs.frozen
 class _Prompt:
-    text: str
+    text: str | Prompt
     reply: trio.MemorySendChannel[TurnFinished | OpenheimError]
 
 
@@ -151,8 +151,10 @@ class Session:
 
     # --- the handle -----------------------------------------------------------------------
 
-    async def prompt(self, text: str) -> TurnFinished:
-        """Run one turn (after any queued before it); events go to subscribers meanwhile."""
+    async def prompt(self, text: str | Prompt) -> TurnFinished:
+        """Run one turn (after any queued before it); events go to subscribers meanwhile.
+
+        A ``Prompt`` brings images along with the text (an editor's pasted screenshot)."""
         reply, answer = trio.open_memory_channel[TurnFinished | OpenheimError](1)
         try:
             await self._requests.send(_Prompt(text, reply))
@@ -240,7 +242,7 @@ class Session:
         for subscriber in self._subscribers:
             subscriber.close()
 
-    async def _run_limited(self, text: str) -> TurnFinished:
+    async def _run_limited(self, text: str | Prompt) -> TurnFinished:
         """Run the turn once a slot is free; a cancel while waiting means it never starts."""
         async with self._turn_slot() as started:
             if not started:
@@ -274,7 +276,7 @@ class Session:
         finally:
             slots.release()
 
-    async def _run_turn(self, text: str) -> TurnFinished:
+    async def _run_turn(self, text: str | Prompt) -> TurnFinished:
         choice = self.choice
         provider = await self.runtime.providers.get(choice.provider)
         config = self.runtime.config
