@@ -1,4 +1,4 @@
-"""ACP payloads built from openheim values, and prompt content read into openheim's, without I/O.
+"""ACP payloads built from openheim values, without I/O (prompts are read in ``prompt_content``).
 
 Field names follow ACP v1's ``schema/v1/schema.json``. Tool-call ids are the provider's ids, the
 ones stored in history, so a live turn and its ``session/load`` replay name calls alike.
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from openheim.acp.codec import invalid_params
+from openheim.acp.prompt_content import prompt_text as prompt_text  # used by acp.methods
 from openheim.agent.events import (
     AgentEvent,
     McpStartup,
@@ -21,17 +22,13 @@ from openheim.agent.events import (
 )
 from openheim.config.model import Config, McpServerConfig
 from openheim.config.resolve import ModelChoice
-from openheim.foundation.errors import ImageError
 from openheim.foundation.models import (
     Conversation,
     ImagePart,
-    Prompt,
     Role,
     ToolCall,
     ToolDefinition,
     ToolResult,
-    check_image,
-    check_image_count,
 )
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
@@ -267,90 +264,6 @@ def permission_answer(result: Any) -> Answer | None:
         return Answer(outcome.get("optionId"))
     except ValueError:
         return None
-
-
-# --- prompt content ----------------------------------------------------------------------------
-
-
-def prompt_text(blocks: Any) -> Prompt:
-    """The text and images of a ``session/prompt``; raises ``-32602`` for content we did not
-    advertise or cannot send (an image too large, of another type, or too many)."""
-    if not isinstance(blocks, list) or not blocks:
-        raise invalid_params("prompt must be a non-empty array of content blocks")
-    images = tuple(_image(block) for block in blocks if _is_image(block))
-    parts = [_block_text(block) for block in blocks if not _is_image(block)]
-    text = "\n".join(part for part in parts if part)
-    if not text.strip() and not images:
-        raise invalid_params("prompt has no text")
-    try:
-        text.encode("utf-8")
-        check_image_count(len(images))
-    except UnicodeEncodeError:  # a JSON "\ud800": no provider or history file can take it
-        raise invalid_params("prompt text is not valid Unicode (a lone surrogate)") from None
-    except ImageError as error:
-        raise invalid_params(str(error)) from None
-    return Prompt(text, images)
-
-
-def _is_image(block: Any) -> bool:
-    return isinstance(block, dict) and block.get("type") == "image"
-
-
-def _image(block: Mapping[str, Any]) -> ImagePart:
-    data, mime_type = block.get("data"), block.get("mimeType")
-    if not isinstance(data, str) or not isinstance(mime_type, str):
-        raise invalid_params('an "image" content block needs string "data" and "mimeType"')
-    try:
-        return check_image(mime_type, data)
-    except ImageError as error:
-        raise invalid_params(str(error)) from None
-
-
-def _block_text(block: Any) -> str:
-    if not isinstance(block, dict):
-        raise invalid_params("each prompt content block must be an object")
-    kind = block.get("type")
-    if kind == "text":
-        return _field(block, "text", "text")
-    if kind == "resource_link":
-        return _resource_link(block)
-    if kind == "resource":
-        return _embedded_resource(block.get("resource"))
-    if kind == "audio":
-        raise invalid_params(f"{kind} content is not supported: promptCapabilities.{kind} is false")
-    raise invalid_params(f"unknown content block type {kind!r}")
-
-
-def _field(block: Mapping[str, Any], name: str, kind: str) -> str:
-    value = block.get(name)
-    if not isinstance(value, str):
-        raise invalid_params(f'a "{kind}" content block needs a string "{name}"')
-    return value
-
-
-def _resource_link(block: Mapping[str, Any]) -> str:
-    uri = _field(block, "uri", "resource_link")
-    name = block.get("name") if isinstance(block.get("name"), str) else None
-    details = [f"{key}: {block[key]}" for key in ("mimeType", "size") if block.get(key)]
-    label = f"{name} <{uri}>" if name and name != uri else uri
-    suffix = f" ({', '.join(details)})" if details else ""
-    return f"[Resource: {label}{suffix}]"
-
-
-def _embedded_resource(resource: Any) -> str:
-    if not isinstance(resource, dict):
-        raise invalid_params('a "resource" content block needs a "resource" object')
-    uri = _field(resource, "uri", "resource")
-    text = resource.get("text")
-    if isinstance(text, str):
-        fence = "```"
-        while fence in text:
-            fence += "`"
-        body = text if text.endswith("\n") else text + "\n"
-        return f"{uri}:\n{fence}\n{body}{fence}"
-    mime = resource.get("mimeType")
-    kind = f"{mime} " if isinstance(mime, str) else ""
-    return f"[Embedded {kind}resource {uri}: binary content, not shown]"
 
 
 # --- session setup -----------------------------------------------------------------------------
