@@ -15,6 +15,7 @@ import trio
 from openheim import render
 from openheim.agent.events import (
     AgentEvent,
+    McpStartup,
     MessageChunk,
     ProviderRetrying,
     StopReason,
@@ -159,5 +160,8 @@ class _Renderer:
                 self.terminal.note(render.tool_finished(event))
             case ProviderRetrying():
                 self.terminal.note(render.retrying(event))
+            case McpStartup():
+                self.end_answer()
+                self.terminal.note(render.mcp_startup(event))
             case TurnFinished():
                 self.end_answer()

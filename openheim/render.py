@@ -12,6 +12,7 @@ import trio
 
 from openheim.agent.events import (
     AgentEvent,
+    McpStartup,
     ProviderRetrying,
     StopReason,
     ToolCallFinished,
@@ -49,6 +50,17 @@ def tool_finished(event: ToolCallFinished) -> str:
 
 def retrying(event: ProviderRetrying) -> str:
     return f"⟳ {event.message}"
+
+
+def mcp_startup(event: McpStartup) -> str:
+    """The wait for MCP servers before the first request, or how one of them settled."""
+    if event.changed is None:
+        return f"waiting for MCP servers: {', '.join(s.name for s in event.servers)}…"
+    server = next(s for s in event.servers if s.name == event.changed)
+    if server.state == "ready":
+        tools = "tool" if server.tool_count == 1 else "tools"
+        return f"MCP server {server.name}: ready ({server.tool_count} {tools})"
+    return f"MCP server {server.name} failed: {server.error}; going on without it"
 
 
 def permission_question(call: ToolCall) -> str:

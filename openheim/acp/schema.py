@@ -1,4 +1,4 @@
-"""ACP payloads built from openheim values, and prompt content read into openheim's, without I/O.
+"""ACP payloads built from openheim values, without I/O (prompts are read in ``prompt_content``).
 
 Field names follow ACP v1's ``schema/v1/schema.json``. Tool-call ids are the provider's ids, the
 ones stored in history, so a live turn and its ``session/load`` replay name calls alike.
@@ -12,9 +12,23 @@ from pathlib import Path
 from typing import Any
 
 from openheim.acp.codec import invalid_params
-from openheim.agent.events import AgentEvent, MessageChunk, ToolCallFinished, ToolCallStarted
+from openheim.acp.prompt_content import prompt_text as prompt_text  # used by acp.methods
+from openheim.agent.events import (
+    AgentEvent,
+    McpStartup,
+    MessageChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from openheim.config.model import Config, McpServerConfig
-from openheim.foundation.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
+from openheim.foundation.models import (
+    Conversation,
+    ImagePart,
+    Role,
+    ToolCall,
+    ToolDefinition,
+    ToolResult,
+)
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
 
@@ -22,7 +36,7 @@ PROTOCOL_VERSION = 1
 
 AGENT_CAPABILITIES: Mapping[str, Any] = {
     "loadSession": True,
-    "promptCapabilities": {"image": False, "audio": False, "embeddedContext": True},
+    "promptCapabilities": {"image": True, "audio": False, "embeddedContext": True},
     "mcpCapabilities": {"http": True, "sse": False},
     "sessionCapabilities": {
         "list": {},
@@ -46,6 +60,10 @@ def session_update(session_id: str, update: Mapping[str, Any]) -> dict[str, Any]
 
 def text_block(text: str) -> dict[str, Any]:
     return {"type": "text", "text": text}
+
+
+def image_block(image: ImagePart) -> dict[str, Any]:
+    return {"type": "image", "mimeType": image.mime_type, "data": image.data}
 
 
 def agent_chunk(text: str) -> dict[str, Any]:
@@ -129,9 +147,10 @@ def tool_call_in_progress(call_id: str) -> dict[str, Any]:
 
 def tool_output(result: ToolResult) -> dict[str, Any]:
     """The final fields of a call: status, the output as content, and the raw output."""
+    images = [{"type": "content", "content": image_block(image)} for image in result.images]
     return {
         "status": "failed" if result.is_error else "completed",
-        "content": [{"type": "content", "content": text_block(result.content)}],
+        "content": [{"type": "content", "content": text_block(result.content)}, *images],
         "rawOutput": result.content,
     }
 
@@ -153,8 +172,41 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
             return [tool_call(call, cwd)]
         case ToolCallFinished(call=call, result=result):
             return [tool_call_finished(call.id, result)]
+        case McpStartup():
+            return [mcp_startup_plan(event)]
         case _:
             return []
+
+
+def mcp_startup_plan(event: McpStartup) -> dict[str, Any]:
+    """The wait for MCP servers as a ``plan``: one entry per server, ``in_progress`` while it
+    starts and ``completed`` with its outcome in the text once it is ready or has failed.
+
+    A plan is the one stable update a client shows as progress that is neither the answer
+    nor a tool call; ``_meta`` carries the same state for clients that want it as data.
+    """
+    entries = []
+    for server in event.servers:
+        if server.state == "starting":
+            content, status = f"Start MCP server {server.name}", "in_progress"
+        elif server.state == "ready":
+            content, status = (
+                f"MCP server {server.name}: ready ({server.tool_count} tools)",
+                "completed",
+            )
+        else:
+            content, status = f"MCP server {server.name} failed: {server.error}", "completed"
+        entries.append({"content": content, "priority": "medium", "status": status})
+    state = [
+        {"name": s.name, "state": s.state, "toolCount": s.tool_count}
+        | ({"error": s.error} if s.error else {})
+        for s in event.servers
+    ]
+    return {
+        "sessionUpdate": "plan",
+        "entries": entries,
+        "_meta": {"openheim.dev": {"mcpStartup": state}},
+    }
 
 
 def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
@@ -171,6 +223,9 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
     for message in conversation.messages:
         if message.role is Role.USER and message.content:
             yield user_chunk(message.content)
+        if message.role is Role.USER:
+            for image in message.images:
+                yield {"sessionUpdate": "user_message_chunk", "content": image_block(image)}
         elif message.role is Role.ASSISTANT:
             if message.content:
                 yield agent_chunk(message.content)
@@ -214,71 +269,6 @@ def permission_answer(result: Any) -> Answer | None:
         return Answer(outcome.get("optionId"))
     except ValueError:
         return None
-
-
-# --- prompt content ----------------------------------------------------------------------------
-
-
-def prompt_text(blocks: Any) -> str:
-    """The text of a ``session/prompt``; raises ``-32602`` for content we did not advertise."""
-    if not isinstance(blocks, list) or not blocks:
-        raise invalid_params("prompt must be a non-empty array of content blocks")
-    parts = [_block_text(block) for block in blocks]
-    text = "\n".join(part for part in parts if part)
-    if not text.strip():
-        raise invalid_params("prompt has no text")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a JSON "\ud800": no provider or history file can take it
-        raise invalid_params("prompt text is not valid Unicode (a lone surrogate)") from None
-    return text
-
-
-def _block_text(block: Any) -> str:
-    if not isinstance(block, dict):
-        raise invalid_params("each prompt content block must be an object")
-    kind = block.get("type")
-    if kind == "text":
-        return _field(block, "text", "text")
-    if kind == "resource_link":
-        return _resource_link(block)
-    if kind == "resource":
-        return _embedded_resource(block.get("resource"))
-    if kind in ("image", "audio"):
-        raise invalid_params(f"{kind} content is not supported: promptCapabilities.{kind} is false")
-    raise invalid_params(f"unknown content block type {kind!r}")
-
-
-def _field(block: Mapping[str, Any], name: str, kind: str) -> str:
-    value = block.get(name)
-    if not isinstance(value, str):
-        raise invalid_params(f'a "{kind}" content block needs a string "{name}"')
-    return value
-
-
-def _resource_link(block: Mapping[str, Any]) -> str:
-    uri = _field(block, "uri", "resource_link")
-    name = block.get("name") if isinstance(block.get("name"), str) else None
-    details = [f"{key}: {block[key]}" for key in ("mimeType", "size") if block.get(key)]
-    label = f"{name} <{uri}>" if name and name != uri else uri
-    suffix = f" ({', '.join(details)})" if details else ""
-    return f"[Resource: {label}{suffix}]"
-
-
-def _embedded_resource(resource: Any) -> str:
-    if not isinstance(resource, dict):
-        raise invalid_params('a "resource" content block needs a "resource" object')
-    uri = _field(resource, "uri", "resource")
-    text = resource.get("text")
-    if isinstance(text, str):
-        fence = "```"
-        while fence in text:
-            fence += "`"
-        body = text if text.endswith("\n") else text + "\n"
-        return f"{uri}:\n{fence}\n{body}{fence}"
-    mime = resource.get("mimeType")
-    kind = f"{mime} " if isinstance(mime, str) else ""
-    return f"[Embedded {kind}resource {uri}: binary content, not shown]"
 
 
 # --- session setup -----------------------------------------------------------------------------

@@ -53,6 +53,31 @@ class ProviderRetrying:
 
 
 @attrs.frozen
+class McpServerProgress:
+    """One MCP server in the wait before a session's first model request."""
+
+    name: str
+    #: ``starting``, ``ready`` or ``failed``.
+    state: str
+    tool_count: int = 0
+    #: Why it failed, in one line.
+    error: str | None = None
+
+
+@attrs.frozen
+class McpStartup:
+    """The first model request waits for MCP servers still starting, so it offers their tools.
+
+    Sent when the wait begins (every server ``starting``, ``changed`` None) and again each
+    time one settles (``changed`` names it); ``servers`` is always the whole list, so a face
+    can draw it without keeping state.
+    """
+
+    servers: tuple[McpServerProgress, ...]
+    changed: str | None = None
+
+
+@attrs.frozen
 class TurnFinished:
     stop_reason: StopReason
     usage: Usage
@@ -63,4 +88,6 @@ class TurnFinished:
     context_tokens: int = 0
 
 
-AgentEvent = MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | TurnFinished
+AgentEvent = (
+    MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | McpStartup | TurnFinished
+)

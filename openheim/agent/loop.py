@@ -28,7 +28,14 @@ from openheim.agent.events import (
 )
 from openheim.agent.text_tool_calls import recover_tool_calls
 from openheim.config.model import ModelPrice
-from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.foundation.models import (
+    Conversation,
+    Message,
+    Prompt,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import (
     ChatRequest,
@@ -73,7 +80,7 @@ class Turn:
     def __init__(
         self,
         conversation: Conversation,
-        prompt: str,
+        prompt: str | Prompt,
         *,
         provider: ChatProvider,
         tools: ToolRegistry,

@@ -86,6 +86,11 @@ class ProviderConfig:
     context_window: int | None = None
     #: Per-model windows (``[providers.NAME.context_windows] "model" = N``), over the above.
     context_windows: Mapping[str, int] = attrs.field(factory=dict)
+    #: Whether this provider's models take images: unset = by model family
+    #: (``openheim.providers.vision``), true/false = every model.
+    vision: bool | None = None
+    #: Models that take images whatever ``vision`` says (a local ``llava``, say).
+    vision_models: tuple[str, ...] = ()
 
     @property
     def key_required(self) -> bool:

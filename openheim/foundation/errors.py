@@ -40,6 +40,10 @@ class SkillError(OpenheimError):
     """A requested skill is unknown or unreadable."""
 
 
+class ImageError(OpenheimError):
+    """An image that cannot be sent to a model: its type, its size, or too many of them."""
+
+
 class WorkspaceError(OpenheimError):
     """A session's working folder lies outside the workspace it is confined to."""
 

@@ -6,12 +6,16 @@ exactly one and appends to it as the turn goes on.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
+
+from openheim.foundation.errors import ImageError
 
 
 class Role(enum.StrEnum):
@@ -50,6 +54,70 @@ class ToolCall:
         return value
 
 
+#: The image types every supported provider takes.
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+#: The largest image sent to a model (Anthropic's per-image limit; the others allow more).
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+#: The most images one message (a prompt, a tool result) may carry.
+MAX_IMAGES = 20
+
+
+@attrs.frozen
+class ImagePart:
+    """An image in a message, as base64 text: the form every provider takes it in, so it is
+    stored and sent without decoding."""
+
+    mime_type: str
+    data: str = attrs.field(repr=lambda data: f"<{len(data)} base64 chars>")
+
+    @property
+    def size(self) -> int:
+        """The decoded size in bytes."""
+        return len(self.data) * 3 // 4 - self.data[-2:].count("=")
+
+
+def check_image(mime_type: str, data: str) -> ImagePart:
+    """An image fit to send to a model, or ``ImageError`` saying why not."""
+    kind = mime_type.strip().lower()
+    if kind == "image/jpg":
+        kind = "image/jpeg"
+    if kind not in IMAGE_TYPES:
+        names = ", ".join(t.removeprefix("image/").upper() for t in IMAGE_TYPES)
+        raise ImageError(f"{mime_type or 'no type'} is not an image type models take ({names})")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError(f"the {kind} image's data is not valid base64") from None
+    if not raw:
+        raise ImageError(f"the {kind} image is empty")
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise ImageError(
+            f"the {kind} image is {_megabytes(len(raw))}, over the "
+            f"{_megabytes(MAX_IMAGE_BYTES)} limit; fix: send a smaller or scaled-down image"
+        )
+    return ImagePart(kind, data)
+
+
+def check_image_count(count: int) -> None:
+    if count > MAX_IMAGES:
+        raise ImageError(
+            f"{count} images in one message, over the limit of {MAX_IMAGES}; "
+            "fix: send fewer images at a time"
+        )
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+@attrs.frozen
+class Prompt:
+    """What a user sends: text, and images when the client has any (a pasted screenshot)."""
+
+    text: str
+    images: tuple[ImagePart, ...] = ()
+
+
 @attrs.frozen
 class ToolDefinition:
     name: str
@@ -61,6 +129,8 @@ class ToolDefinition:
 class ToolResult:
     content: str
     is_error: bool = False
+    #: Images the tool returned (an MCP screenshot tool), sent to the model with the text.
+    images: tuple[ImagePart, ...] = ()
 
 
 @attrs.frozen
@@ -97,14 +167,18 @@ class Message:
     tool_call_id: str | None = None
     tool_name: str | None = None
     is_error: bool = False
+    #: Images of a user prompt or a tool result; each provider encodes them its own way.
+    images: tuple[ImagePart, ...] = ()
 
     @classmethod
     def system(cls, text: str) -> Message:
         return cls(Role.SYSTEM, text)
 
     @classmethod
-    def user(cls, text: str) -> Message:
-        return cls(Role.USER, text)
+    def user(cls, prompt: str | Prompt) -> Message:
+        if isinstance(prompt, Prompt):
+            return cls(Role.USER, prompt.text, images=prompt.images)
+        return cls(Role.USER, prompt)
 
     @classmethod
     def assistant(cls, text: str | None, tool_calls: tuple[ToolCall, ...] = ()) -> Message:
@@ -118,6 +192,7 @@ class Message:
             tool_call_id=call.id,
             tool_name=call.name,
             is_error=result.is_error,
+            images=result.images,
         )
 
 

@@ -143,6 +143,10 @@ class McpServerActor:
         #: The stdio server's process (and process group) id while it runs.
         self.pid: int | None = None
         self._last_quick_restart = -STABLE_SECS
+        #: How the first start ended (connected or failed); None while it is still going on.
+        self.first_status: ServerStatus | None = None
+        #: Set when the first start has ended: a session's first model request waits for it.
+        self.first_settled = trio.Event()
         self._changed = trio.Event()
         self._requests, self._inbox = trio.open_memory_channel[_CallRequest](REQUEST_BUFFER)
 
@@ -153,6 +157,9 @@ class McpServerActor:
     def _set(self, status: ServerStatus, tools: tuple[McpToolInfo, ...] = ()) -> None:
         self.status = status
         self.tools = tools
+        if status.state is not ServerState.STARTING and self.first_status is None:
+            self.first_status = status
+            self.first_settled.set()
         self._changed.set()
         self._changed = trio.Event()
 

@@ -9,17 +9,27 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openheim.foundation.models import ToolResult
+from openheim.foundation.errors import ImageError
+from openheim.foundation.models import MAX_IMAGES, ImagePart, ToolResult, check_image
 
 
 def to_tool_result(result: Any) -> ToolResult:
-    """Text for the model: text joined, images noted, resources inlined, errors flagged."""
+    """Text and images for the model: text joined, images kept (an image a model cannot take
+    becomes a note saying why), audio noted, resources inlined, errors flagged."""
     parts: list[str] = []
+    images: list[ImagePart] = []
     for item in result.content or ():
         kind = getattr(item, "type", None)
         if kind == "text":
             parts.append(item.text)
-        elif kind in ("image", "audio"):
+        elif kind == "image":
+            try:
+                if len(images) >= MAX_IMAGES:
+                    raise ImageError(f"more than {MAX_IMAGES} images in one result")
+                images.append(check_image(item.mime_type, item.data))
+            except ImageError as error:
+                parts.append(f"[image omitted: {error}]")
+        elif kind == "audio":
             size = len(item.data) * 3 // 4  # base64
             parts.append(f"[{kind}: {item.mime_type}, {size} bytes]")
         elif kind == "resource":
@@ -32,4 +42,4 @@ def to_tool_result(result: Any) -> ToolResult:
             parts.append(f"[{kind} content]")
     if not parts and result.structured_content is not None:
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-    return ToolResult("\n".join(parts), is_error=bool(result.is_error))
+    return ToolResult("\n".join(parts), is_error=bool(result.is_error), images=tuple(images))

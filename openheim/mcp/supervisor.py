@@ -31,6 +31,20 @@ class McpSupervisor:
     ) -> None:
         self.actors: dict[str, McpServerActor] = {actor.name: actor for actor in actors}
         self.output_limit = output_limit
+        #: Servers a startup wait gave up on: no later turn waits for them again.
+        self._given_up: set[str] = set()
+
+    def first_starts(self) -> list[McpServerActor]:
+        """Servers still on their first start that no wait has given up on."""
+        return [
+            actor
+            for actor in self.actors.values()
+            if not actor.first_settled.is_set() and actor.name not in self._given_up
+        ]
+
+    def give_up(self, actor: McpServerActor) -> None:
+        """A wait timed out on ``actor``: it goes on starting in the background, unwaited."""
+        self._given_up.add(actor.name)
 
     def statuses(self) -> Mapping[str, ServerStatus]:
         return {name: actor.status for name, actor in self.actors.items()}

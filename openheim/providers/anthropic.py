@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from openheim.foundation.errors import ProviderError
-from openheim.foundation.models import Message, Role, ToolCall, ToolDefinition, Usage
+from openheim.foundation.models import ImagePart, Message, Role, ToolCall, ToolDefinition, Usage
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,
@@ -172,7 +172,20 @@ def message_blocks(message: Message) -> list[dict[str, Any]]:
         blocks.append({"type": "text", "text": message.content})
     if message.role is Role.ASSISTANT:
         blocks.extend(tool_use_block(call) for call in message.tool_calls)
+    blocks.extend(image_block(image) for image in message.images)
     return blocks
+
+
+def image_block(image: ImagePart) -> dict[str, Any]:
+    """An ``image`` block with the base64 data inline; also valid inside a ``tool_result``."""
+    source = {"type": "base64", "media_type": image.mime_type, "data": image.data}
+    return {"type": "image", "source": source}
+
+
+def tool_result_content(message: Message) -> list[dict[str, Any]]:
+    """A tool result with images: its text (if any) and the images, as content blocks."""
+    text = [{"type": "text", "text": message.content}] if _has_text(message.content) else []
+    return [*text, *(image_block(image) for image in message.images)]
 
 
 def tool_use_block(call: ToolCall) -> dict[str, Any]:
@@ -190,7 +203,9 @@ def tool_use_block(call: ToolCall) -> dict[str, Any]:
 
 def tool_result_block(message: Message) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id or ""}
-    if message.content:
+    if message.images:
+        block["content"] = tool_result_content(message)
+    elif message.content:
         block["content"] = message.content
     elif message.is_error:
         block["content"] = EMPTY_ERROR_RESULT

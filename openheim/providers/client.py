@@ -24,6 +24,7 @@ from openheim.foundation.redact import mask_secrets
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
 from openheim.providers.limiter import RateLimiter
+from openheim.providers.vision import fit_to_model
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class ProviderClient:
 
     @asynccontextmanager
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStream]:
+        request = fit_to_model(request, self.config)  # a text-only model gets notes, not images
         send, receive = trio.open_memory_channel[ProviderEvent | Failed](EVENT_BUFFER)
         async with open_service_nursery() as nursery:
             nursery.start_soon(self._produce, request, send)

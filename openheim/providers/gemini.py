@@ -131,16 +131,36 @@ def messages_to_gemini(messages: Sequence[Message]) -> list[dict[str, Any]]:
             name = message.tool_name or names.get(message.tool_call_id or "", "")
             key = "error" if message.is_error else "result"
             response = {"name": name, "response": {key: message.content or ""}}
-            role, parts = "user", [{"functionResponse": response}]
+            role, parts = "user", [{"functionResponse": response}, *image_parts(message)]
         else:
             role, parts = "user", [{"text": message.content}] if message.content else []
+            parts.extend(image_parts(message))
         if not parts:
             continue  # Gemini rejects empty contents and empty text parts
         if contents and contents[-1]["role"] == role:
             contents[-1]["parts"].extend(parts)
         else:
             contents.append({"role": role, "parts": parts})
-    return contents
+    return [responses_first(content) for content in contents]
+
+
+def image_parts(message: Message) -> list[dict[str, Any]]:
+    """A message's images as ``inlineData`` parts."""
+    return [
+        {"inlineData": {"mimeType": image.mime_type, "data": image.data}}
+        for image in message.images
+    ]
+
+
+def responses_first(content: dict[str, Any]) -> dict[str, Any]:
+    """A user content with a tool result's images: every ``functionResponse`` before them, so
+    the responses to one model turn stay together."""
+    parts = content["parts"]
+    if content["role"] != "user" or not any("inlineData" in part for part in parts):
+        return content
+    responses = [part for part in parts if "functionResponse" in part]
+    rest = [part for part in parts if "functionResponse" not in part]
+    return {"role": "user", "parts": [*responses, *rest]}
 
 
 def _model_parts(message: Message) -> list[dict[str, Any]]:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
 from openheim.foundation.errors import ProviderError
-from openheim.foundation.models import Message, Role, ToolCall, ToolDefinition, Usage
+from openheim.foundation.models import ImagePart, Message, Role, ToolCall, ToolDefinition, Usage
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,
@@ -75,7 +75,9 @@ class OpenAIDialect:
             headers["Authorization"] = f"Bearer {api_key}"
         body: dict[str, Any] = {
             "model": request.model,
-            "messages": [message_to_openai(message) for message in request.messages],
+            "messages": with_tool_images(
+                [message_to_openai(message) for message in request.messages], request.messages
+            ),
             "stream": True,
             "stream_options": {"include_usage": True},
         }
@@ -122,7 +124,57 @@ def message_to_openai(message: Message) -> dict[str, Any]:
             "tool_call_id": message.tool_call_id or "",
             "content": message.content or "",
         }
+    if message.images:
+        return {"role": message.role.value, "content": user_parts_to_openai(message)}
     return {"role": message.role.value, "content": message.content or ""}
+
+
+# --- images ---------------------------------------------------------------------------------
+
+
+def image_to_openai(image: ImagePart) -> dict[str, Any]:
+    """An ``image_url`` content part holding the image as a data URL."""
+    return {
+        "type": "image_url",
+        "image_url": {"url": f"data:{image.mime_type};base64,{image.data}"},
+    }
+
+
+def user_parts_to_openai(message: Message) -> list[dict[str, Any]]:
+    """A message's text and images as content parts (text first, when there is any)."""
+    text = [{"type": "text", "text": message.content}] if message.content else []
+    return [*text, *(image_to_openai(image) for image in message.images)]
+
+
+def with_tool_images(
+    encoded: list[dict[str, Any]], messages: Sequence[Message]
+) -> list[dict[str, Any]]:
+    """``encoded`` (one entry per message) plus a user message after each run of tool results
+    that had images: a ``tool`` message holds text only, and a user message in the middle of
+    the run would break the rule that every call's result follows its assistant message."""
+    out: list[dict[str, Any]] = []
+    pending: list[Message] = []
+    for message, entry in zip(messages, encoded, strict=True):
+        if message.role is not Role.TOOL and pending:
+            out.append(tool_images_message(pending))
+            pending = []
+        out.append(entry)
+        if message.role is Role.TOOL and message.images:
+            pending.append(message)
+    if pending:
+        out.append(tool_images_message(pending))
+    return out
+
+
+def tool_images_message(results: Sequence[Message]) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = []
+    for result in results:
+        count = len(result.images)
+        label = f"{count} image{'s' if count > 1 else ''}"
+        intro = f"[{label} from the result of {result.tool_name} ({result.tool_call_id})]"
+        parts.append({"type": "text", "text": intro})
+        parts.extend(image_to_openai(image) for image in result.images)
+    return {"role": "user", "content": parts}
 
 
 def tool_call_to_openai(call: ToolCall) -> dict[str, Any]:

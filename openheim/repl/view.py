@@ -18,6 +18,7 @@ from rich.text import Text
 from openheim import render
 from openheim.agent.events import (
     AgentEvent,
+    McpStartup,
     MessageChunk,
     ProviderRetrying,
     ToolCallFinished,
@@ -86,6 +87,11 @@ class ReplView:
             case ProviderRetrying():
                 self.line(render.retrying(event), "yellow")
                 self._spin(THINKING)
+            case McpStartup():
+                failed = any(s.name == event.changed and s.state == "failed" for s in event.servers)
+                self.line(render.mcp_startup(event), "yellow" if failed else "dim")
+                starting = [s.name for s in event.servers if s.state == "starting"]
+                self._spin(f"starting {', '.join(starting)}…" if starting else THINKING)
             case TurnFinished():
                 self.end_turn()
 

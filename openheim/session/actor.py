@@ -21,7 +21,7 @@ from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.foundation.errors import OpenheimError
-from openheim.foundation.models import Conversation, ToolCall, Usage
+from openheim.foundation.models import Conversation, Prompt, ToolCall, Usage
 from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
@@ -75,7 +75,7 @@ class Attachment:
 
 @attrs.frozen
 class _Prompt:
-    text: str
+    text: str | Prompt
     reply: trio.MemorySendChannel[TurnFinished | OpenheimError]
 
 
@@ -112,7 +112,8 @@ class Session:
         self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
-        #: Cancels the wait for a turn slot (``Runtime.turn_slots``) before the turn starts.
+        #: Cancels a wait before the turn starts: for a turn slot (``Runtime.turn_slots``), or
+        #: for MCP servers still starting.
         self._waiting: trio.CancelScope | None = None
 
     @property
@@ -152,8 +153,10 @@ class Session:
 
     # --- the handle -----------------------------------------------------------------------
 
-    async def prompt(self, text: str) -> TurnFinished:
-        """Run one turn (after any queued before it); events go to subscribers meanwhile."""
+    async def prompt(self, text: str | Prompt) -> TurnFinished:
+        """Run one turn (after any queued before it); events go to subscribers meanwhile.
+
+        A ``Prompt`` brings images along with the text (an editor's pasted screenshot)."""
         reply, answer = trio.open_memory_channel[TurnFinished | OpenheimError](1)
         try:
             await self._requests.send(_Prompt(text, reply))
@@ -248,7 +251,7 @@ class Session:
         for subscriber in self._subscribers:
             subscriber.close()
 
-    async def _run_limited(self, text: str) -> TurnFinished:
+    async def _run_limited(self, text: str | Prompt) -> TurnFinished:
         """Run the turn once a slot is free; a cancel while waiting means it never starts."""
         async with self._turn_slot() as started:
             if not started:
@@ -282,7 +285,7 @@ class Session:
         finally:
             slots.release()
 
-    async def _run_turn(self, text: str) -> TurnFinished:
+    async def _run_turn(self, text: str | Prompt) -> TurnFinished:
         choice = self.choice
         provider = await self.runtime.providers.get(choice.provider)
         config = self.runtime.config
@@ -322,6 +325,7 @@ class Session:
                 nursery.start_soon(self._fan_out, receive)
                 async with send:
                     try:
+                        await self._wait_for_mcp_servers(send)
                         finished = await turn.run()
                     except OpenheimError as error:  # re-raised outside the nursery, unwrapped
                         failure = error
@@ -351,6 +355,22 @@ class Session:
             raise failure
         assert finished is not None
         return finished
+
+    async def _wait_for_mcp_servers(self, events: trio.MemorySendChannel[AgentEvent]) -> None:
+        """Before the model is first asked: wait for MCP servers still on their first start
+        (the operator's and this session's), so the request offers their tools. A cancel
+        ends the wait, and the turn then ends cancelled."""
+        supervisors = [mcp for mcp in (self.runtime.mcp, self.mcp) if mcp is not None]
+        if not any(mcp.first_starts() for mcp in supervisors):
+            return
+        from openheim.mcp.startup import wait_for_first_starts
+
+        with trio.CancelScope() as waiting:
+            self._waiting = waiting
+            try:
+                await wait_for_first_starts(supervisors, events.send)
+            finally:
+                self._waiting = None
 
     async def _approve(self, call: ToolCall) -> str | None:
         return await self.permissions.check(call, self.asker)

@@ -4,7 +4,11 @@ Version 1 layout::
 
     {"schema_version": 1,
      "meta": {"id", "created_at", "updated_at", "model"?, "provider"?, "title"?, "skills", "cwd"?},
-     "messages": [{"role", "content", "tool_calls"?, "tool_call_id"?, "tool_name"?, "is_error"?}]}
+     "messages": [{"role", "content", "tool_calls"?, "tool_call_id"?, "tool_name"?, "is_error"?,
+                   "images"?: [{"mime_type", "data" (base64)}]}]}
+
+``images`` (a prompt's or a tool result's) is written only when there are some, so documents
+without images read as before and older files load unchanged.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ HTTP server with ``open_fake_llm`` and point a provider at ``server.base_url``::
 The same script renders in every provider format the server speaks (OpenAI today).
 """
 
+from openheim.testing.images import SentImage, sent_images
 from openheim.testing.openai_wire import OpenAIChatDialect
 from openheim.testing.script import (
     DEFAULT_USAGE,
@@ -46,11 +47,13 @@ __all__ = [
     "ReplyOptions",
     "Response",
     "Script",
+    "SentImage",
     "TextChunk",
     "ToolCallChunk",
     "dump_script",
     "load_script",
     "open_fake_llm",
+    "sent_images",
     "serve_fake_llm",
     "structure_responses",
     "text_chunks",

@@ -312,9 +312,20 @@ def _check_block(block: Any, where: str) -> str | None:
             return f"{where}.tool_use: id and name are required"
         if not isinstance(block.get("input"), dict):
             return f"{where}.tool_use.input: Input should be a valid dictionary"
+    elif kind == "image":
+        source = block.get("source")
+        if not isinstance(source, dict) or source.get("type") != "base64":
+            return f"{where}.image.source: Input should be a valid base64 image source"
+        if not isinstance(source.get("data"), str) or not isinstance(source.get("media_type"), str):
+            return f"{where}.image.source: data and media_type are required"
     elif kind == "tool_result":
         if not isinstance(block.get("tool_use_id"), str):
             return f"{where}.tool_result.tool_use_id: Field required"
+        if isinstance(block.get("content"), list):
+            for number, inner in enumerate(block["content"]):
+                problem = _check_block(inner, f"{where}.tool_result.content.{number}")
+                if problem is not None:
+                    return problem
         if "is_error" in block and not isinstance(block["is_error"], bool):
             return f"{where}.tool_result.is_error: Input should be a valid boolean"
     return None

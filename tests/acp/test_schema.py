@@ -138,7 +138,7 @@ def test_prompt_text_blocks_are_joined() -> None:
         {"type": "resource", "resource": {"uri": "file:///p/b.md", "text": "has ``` inside"}},
         {"type": "resource", "resource": {"uri": "file:///p/c.png", "blob": "AAA="}},
     ]
-    assert schema.prompt_text(blocks) == (
+    assert schema.prompt_text(blocks).text == (
         "Look at this:\n"
         "[Resource: a.py <file:///p/a.py> (mimeType: text/x)]\n"
         "file:///p/b.md:\n````\nhas ``` inside\n````\n"
@@ -151,7 +151,7 @@ def test_prompt_text_blocks_are_joined() -> None:
     [
         ([], "non-empty"),
         (None, "non-empty"),
-        ([{"type": "image", "data": "", "mimeType": "image/png"}], "promptCapabilities.image"),
+        ([{"type": "image", "data": "", "mimeType": "image/png"}], "the image/png image is empty"),
         ([{"type": "audio", "data": "", "mimeType": "audio/wav"}], "promptCapabilities.audio"),
         ([{"type": "video"}], "unknown content block type 'video'"),
         ([{"type": "text"}], '"text" content block needs a string "text"'),

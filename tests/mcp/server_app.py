@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context, Image, MCPServer
 
 server = MCPServer("openheim-test")
 
@@ -82,6 +82,18 @@ async def grow(name: str, ctx: Context) -> str:
     return f"added {name}"
 
 
+#: A 1x1 PNG, the "screenshot" the image tools return.
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8ff3f0005fe02fea7d6a4b10000000049454e44ae426082"
+)
+
+
+def screenshot() -> Image:
+    """Take a screenshot (a 1x1 PNG)."""
+    return Image(data=PNG_1X1, format="png")
+
+
 def serve_http(port: int) -> None:
     import hypercorn.trio
     import trio
@@ -102,6 +114,10 @@ def serve_http(port: int) -> None:
 
 if __name__ == "__main__":
     print("server_app: starting", file=sys.stderr, flush=True)  # tests find it in the log
+    if "--images" in sys.argv:  # off by default: other tests count the tools
+        server.add_tool(screenshot)
+    if "--slow" in sys.argv:  # a server that takes a while to come up
+        time.sleep(float(sys.argv[sys.argv.index("--slow") + 1]))
     if "--http" in sys.argv:
         serve_http(int(sys.argv[sys.argv.index("--http") + 1]) if len(sys.argv) > 2 else 0)
     else:
