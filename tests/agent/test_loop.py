@@ -93,7 +93,7 @@ class Echo:
         self.delay = delay
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        await trio.sleep(self.delay)
+        await trio.sleep(self.delay)  # a slow tool is the subject; tests give it the autojump clock
         return ToolResult(f"echo: {arguments['text']}")
 
 
@@ -101,7 +101,7 @@ class Sleeper:
     definition = ToolDefinition("sleep", "Sleep.", {"type": "object"})
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        await trio.sleep(30)
+        await trio.sleep(30)  # a tool that hangs: the subject; its test has the autojump clock
         return ToolResult("slept")
 
 
