@@ -56,12 +56,19 @@ class FakeLLMApp:
             raise ValueError("the fake LLM app needs at least one dialect")
         self.script = script
         self.requests: list[RecordedRequest] = []
+        self._arrivals = trio.lowlevel.ParkingLot()  # woken on every recorded request
         self._dialects = tuple(dialects)
         self._closing = trio.Event()
         self._replies = 0
         #: Requests being answered right now, and the most there ever were at once.
         self.in_flight = 0
         self.peak_in_flight = 0
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Until ``count`` requests have arrived: a test acts mid-turn on that, not on a guess
+        at how long the client takes to send them."""
+        while len(self.requests) < count:
+            await self._arrivals.park()
 
     def close(self) -> None:
         """Abort responses in flight (stalls included) so the server can stop at once."""
@@ -89,6 +96,7 @@ class FakeLLMApp:
             query=scope.get("query_string", b"").decode("latin-1"),
         )
         self.requests.append(request)
+        self._arrivals.unpark_all()
         self.in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -269,6 +277,10 @@ class FakeLLMServer:
     @property
     def script(self) -> Script:
         return self.app.script
+
+    async def wait_for_requests(self, count: int) -> None:
+        """Until ``count`` requests have arrived (see ``FakeLLMApp.wait_for_requests``)."""
+        await self.app.wait_for_requests(count)
 
     def shutdown(self) -> None:
         """Stop serving: abort responses in flight, then let hypercorn close gracefully."""

@@ -258,6 +258,8 @@ async def test_bad_input_gets_json_rpc_errors_and_the_agent_keeps_serving(home: 
         await agent.send_raw(b'{"jsonrpc":"1.0","id":"x","method":"initialize"}\n')
         assert (await agent.receive())["id"] == "x"
         await agent.send_raw(b'{"jsonrpc":"2.0","id":"partial",')  # split mid-message
+        # This sleep stays: it paces the writes so the agent likely reads the halves apart (the
+        # subject); nothing waits on it, and the answer below is the same either way.
         await trio.sleep(0.05)
         await agent.send_raw(b'"method":"no/such_method"}\n')
         unknown = await agent.receive()

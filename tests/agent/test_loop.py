@@ -1,4 +1,9 @@
-"""The turn logic against a scripted in-process provider and small custom tools."""
+"""The turn logic against a scripted in-process provider and small custom tools.
+
+Everything here runs in this trio run without I/O, so tests whose tools or cancels take time
+use the ``autojump_clock``: the clock jumps to the next deadline once every task waits. A
+"slow" tool's sleep then orders events for certain and costs no wall-clock time.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 
 import pytest
 import trio
+from trio.testing import MockClock
 
 from openheim.agent.events import (
     AgentEvent,
@@ -94,7 +100,7 @@ class Echo:
         self.delay = delay
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        await trio.sleep(self.delay)
+        await trio.sleep(self.delay)  # a slow tool is the subject; tests give it the autojump clock
         return ToolResult(f"echo: {arguments['text']}")
 
 
@@ -102,7 +108,7 @@ class Sleeper:
     definition = ToolDefinition("sleep", "Sleep.", {"type": "object"})
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
-        await trio.sleep(30)
+        await trio.sleep(30)  # a tool that hangs: the subject; its test has the autojump clock
         return ToolResult("slept")
 
 
@@ -141,7 +147,7 @@ async def run(
         async with trio.open_nursery() as nursery:
 
             async def cancel_later() -> None:
-                await trio.sleep(cancel_after)
+                await trio.sleep(cancel_after)  # on the autojump clock: once all else waits
                 turn.cancel()
 
             nursery.start_soon(cancel_later)
@@ -177,7 +183,7 @@ async def test_tool_call_then_answer_feeds_result_back() -> None:
     assert isinstance(events[1], ToolCallFinished) and events[1].result.content == "echo: hi"
 
 
-async def test_parallel_results_keep_request_order() -> None:
+async def test_parallel_results_keep_request_order(autojump_clock: MockClock) -> None:
     slow = ToolCall("a", "echo", '{"text": "slow"}')
     fast = ToolCall("b", "quick", '{"text": "fast"}')
 
@@ -232,7 +238,7 @@ async def test_finish_reasons_map_to_stop_reasons(finish: FinishReason, stop: St
     assert finished.stop_reason is stop
 
 
-async def test_cancel_during_tools_answers_every_call() -> None:
+async def test_cancel_during_tools_answers_every_call(autojump_clock: MockClock) -> None:
     provider = ScriptedProvider(
         [calls(ToolCall("fast", "echo", '{"text": "1"}'), ToolCall("slow", "sleep", "{}"))]
     )
@@ -248,7 +254,7 @@ async def test_cancel_during_tools_answers_every_call() -> None:
     assert conversation.unanswered_tool_calls() == []
 
 
-async def test_cancel_during_stream_keeps_partial_text() -> None:
+async def test_cancel_during_stream_keeps_partial_text(autojump_clock: MockClock) -> None:
     provider = ScriptedProvider([answer("partial")], hang_after=0)
     with trio.fail_after(5):
         conversation, _, finished = await run(provider, cancel_after=0.1)

@@ -14,6 +14,7 @@ import trio
 from openheim.testing import HttpError, Reply
 from tests.e2e.conftest import API_KEY, Home, request_messages
 from tests.processes import live_with_marker, unique_seconds
+from tests.waiting import wait_until
 
 MARKER = unique_seconds(30)
 
@@ -150,10 +151,12 @@ async def test_sigint_during_command_kills_it_and_saves_resumable_history(home: 
             stderr=stderr,
         )
         try:
-            with trio.fail_after(20):
-                # Another process writes the file: polling is the only way to see it.
-                while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
-                    await trio.sleep(0.05)
+            # Another process writes the file: polling is the only way to see it.
+            await wait_until(
+                lambda: pid_file.exists() and pid_file.read_text().strip(),
+                seconds=20,
+                what="shell.pid",
+            )
             marker = MARKER
             assert live_with_marker(marker), "the command should be running"
             process.send_signal(signal.SIGINT)

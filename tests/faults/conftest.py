@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -156,8 +156,11 @@ class Outcome:
         return next((e for e in self.events if isinstance(e, TurnFinished)), None)
 
 
-async def run_turn(session: ClientSession, text: str) -> Outcome:
-    """One prompt through the streaming API, as a UI would drive it."""
+async def run_turn(
+    session: ClientSession, text: str, seen: Callable[[AgentEvent], None] | None = None
+) -> Outcome:
+    """One prompt through the streaming API, as a UI would drive it; ``seen`` is told of each
+    event as it arrives (a test acts on what the caller has received)."""
     events: list[AgentEvent] = []
     error: OpenheimError | None = None
     with trio.fail_after(TURN_TIMEOUT):
@@ -165,6 +168,8 @@ async def run_turn(session: ClientSession, text: str) -> Outcome:
             try:
                 async for event in stream:
                     events.append(event)
+                    if seen is not None:
+                        seen(event)
             except OpenheimError as exc:
                 error = exc
     return Outcome(events, error)

@@ -4,7 +4,8 @@ The fake LLM can end a response early, but only with an orderly close. A reset (
 crashed peer, a load balancer or a NAT timeout produce) reaches the client as a different
 error, so the fault matrix runs both. The proxy forwards bytes untouched until a request
 containing ``marker`` passes; that connection is then reset before the response, or after
-``events`` server-sent events of it have been forwarded.
+``events`` server-sent events of it have been forwarded and the test says its client has read
+them (``ResetPlan.forwarded_read``): an RST makes the client's kernel drop what it has not read.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import attrs
 import trio
 
 When = Literal["before-response", "mid-stream"]
-#: Time for the client to read what was forwarded before the reset throws it away.
-SETTLE_SECS = 0.2
 
 
 @attrs.define
@@ -30,6 +29,9 @@ class ResetPlan:
     events: int = 3
     #: How many matching requests are reset; later ones pass.
     times: int = 1
+    #: With ``mid-stream``: set by the test once its client has read the forwarded events; the
+    #: reset waits for it, or it would throw away bytes still in the client's socket buffer.
+    forwarded_read: trio.Event = attrs.field(factory=trio.Event)
 
 
 class ResettingProxy:
@@ -100,7 +102,7 @@ class ResettingProxy:
                     if armed.is_set() and self.plan is not None:
                         events += data.count(b"data: ")
                         if events >= self.plan.events:
-                            await trio.sleep(SETTLE_SECS)
+                            await self.plan.forwarded_read.wait()
                             reset = True
                             break
             done.cancel()

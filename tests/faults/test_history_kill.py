@@ -41,7 +41,10 @@ def temp_files(folder: Path) -> set[str]:
 
 
 async def new_temp_file(folder: Path, leftovers: set[str]) -> None:
-    """Until a save has begun: another process makes the file, so only polling can see it."""
+    """Until a save has begun: another process makes the file, so only polling can see it.
+
+    Not ``wait_until``: the 1 ms poll is the subject, the kill must land inside the write.
+    """
     while not temp_files(folder) - leftovers:  # noqa: ASYNC110
         await trio.sleep(0.001)
 
@@ -65,7 +68,7 @@ async def write_then_kill(
                 chunk = await process.stdout.receive_some()
                 assert chunk, f"the writer exited early: {log.read_text()}"
                 output += chunk
-            await trio.sleep(delay)
+            await trio.sleep(delay)  # stays: a random kill moment is the subject, not a wait
             if mid_write:
                 await new_temp_file(folder, leftovers)
     finally:

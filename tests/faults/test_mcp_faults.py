@@ -9,8 +9,6 @@ import json
 import sys
 from pathlib import Path
 
-import trio
-
 from openheim.client import ClientSession
 from openheim.testing import Reply
 from tests.faults.conftest import (
@@ -22,6 +20,7 @@ from tests.faults.conftest import (
     user,
 )
 from tests.mcp.conftest import SERVER_APP
+from tests.waiting import wait_until
 
 PRIOR = [user("hello"), assistant("Hi.")]
 
@@ -105,7 +104,5 @@ async def test_mcp_server_hang_times_out(harness: Harness, tmp_path: Path) -> No
         ]
         assert harness.stored(session.id) == [*PRIOR, *turn, assistant("Too slow.")]
         # The server was told to stop the call (notifications/cancelled), not left running it.
-        with trio.fail_after(5):
-            while not marker.exists():  # noqa: ASYNC110 (another process writes it)
-                await trio.sleep(0.02)
+        await wait_until(marker.exists, what="the MCP server's cancel marker")  # its own file
         await check_next_mcp_call_works(harness, session)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from openheim.agent.events import AgentEvent, MessageChunk
 from openheim.foundation.errors import ProviderError
 from openheim.testing import HttpError, Reply, Script
 from openheim.testing.script import split_evenly
@@ -157,10 +158,19 @@ async def test_rst_mid_stream_fails_without_repeating_output(
     answer = "one two three four five six"
     async with harness.open() as client:
         session = await session_with_history(harness, client)
-        proxy.plan = ResetPlan(b"tool-ran", "mid-stream", events=3)
+        plan = proxy.plan = ResetPlan(b"tool-ran", "mid-stream", events=3)
         streamed = Reply.text(answer, pieces=6, chunk_delay=0.02)  # one event per read
         harness.llm.script.extend([ASK_FOR_TOOL, streamed, Reply.text("a retry would say this")])
-        outcome = await run_turn(session, "run the tool")
+        chunks = 0
+
+        def count_chunks(event: AgentEvent) -> None:
+            nonlocal chunks
+            if isinstance(event, MessageChunk):
+                chunks += 1
+                if chunks == plan.events:
+                    plan.forwarded_read.set()  # the reset may come now: nothing is left unread
+
+        outcome = await run_turn(session, "run the tool", count_chunks)
         assert proxy.resets == 1
         message = str(outcome.error)
         assert "Connection reset by peer" in message and "broke off after output began" in message

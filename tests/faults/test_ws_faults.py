@@ -32,6 +32,7 @@ from tests.server.client import (
     running_server,
     updates,
 )
+from tests.waiting import wait_until
 
 __all__ = ["home"]
 
@@ -110,13 +111,14 @@ def stored(home: Home, session_id: str) -> list[Summary]:
 async def wait_idle(server: RunningServer, session_id: str) -> None:
     """Until the session's turn has ended (it stays live: the grace is 300 s)."""
     (tenant,) = server.state.tenants.live()
-    with trio.fail_after(TIMEOUT):
-        while True:
-            session = tenant.registry.get(session_id)
-            assert session is not None, "the session was closed before its grace ended"
-            if not session.busy:
-                return
-            await trio.sleep(0.02)
+
+    def idle() -> bool:
+        session = tenant.registry.get(session_id)
+        assert session is not None, "the session was closed before its grace ended"
+        return not session.busy
+
+    # ``busy`` is a flag with no event: the turn may have ended before anyone could subscribe.
+    await wait_until(idle, seconds=TIMEOUT, what=f"session {session_id} to go idle")
 
 
 @pytest.mark.parametrize("policy", ["keep", "cancel"])

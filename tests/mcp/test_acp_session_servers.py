@@ -13,6 +13,7 @@ from tests.acp.client import open_agent
 from tests.e2e.conftest import Home, request_messages
 from tests.mcp.conftest import SERVER_APP, HttpServer
 from tests.mcp.test_run_e2e import alive, mcp_config_table
+from tests.waiting import wait_until
 
 
 def prompt(session_id: str, text: str) -> dict[str, Any]:
@@ -66,9 +67,7 @@ async def test_a_session_server_is_used_by_its_session_only_and_stops_with_it(
         assert {"mine__echo", "web__echo"} <= offered_tools(home, 4)
 
         assert await agent.result("session/close", {"sessionId": session_a}) == {}
-        with trio.fail_after(5):
-            while alive(server_pid):  # noqa: ASYNC110 (polling another process)
-                await trio.sleep(0.05)
+        await wait_until(lambda: not alive(server_pid), what="the session's MCP server to end")
         _, closed = await agent.call("session/prompt", prompt(session_a, "after close"))
         assert closed["error"]["code"] == -32002
 

@@ -12,6 +12,7 @@ import trio
 from openheim.testing import Reply
 from tests.e2e.conftest import Home, request_messages
 from tests.mcp.conftest import SERVER_APP, HttpServer
+from tests.waiting import wait_until
 
 
 def mcp_config_table(name: str = "test") -> str:
@@ -54,10 +55,7 @@ async def test_run_calls_an_mcp_tool_and_leaves_no_server_behind(home: Home) -> 
     # The run has exited: its MCP server and the server's own child must be gone too (killed
     # with the server's process group, not merely orphaned).
     for pid in (server_pid, child_pid):
-        for _ in range(100):
-            if not alive(pid):
-                break
-            await trio.sleep(0.05)
+        await wait_until(lambda pid=pid: not alive(pid), what=f"process {pid} to end")
         assert not alive(pid), f"MCP server process {pid} outlived the run"
 
 

@@ -13,7 +13,7 @@ async def test_max_in_flight_is_never_exceeded_and_all_finish() -> None:
     async def request(n: int) -> None:
         async with limiter.slot():
             assert limiter.in_flight <= 3
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()  # hold the slot until all others queue
         finished.append(n)
 
     async with trio.open_nursery() as nursery:
@@ -30,12 +30,12 @@ async def test_slots_are_granted_in_arrival_order() -> None:
     async def request(n: int) -> None:
         async with limiter.slot():
             order.append(n)
-            await trio.sleep(0.01)
+            await trio.testing.wait_all_tasks_blocked()  # hold the slot while others queue
 
     async with trio.open_nursery() as nursery:
         for n in range(10):
             nursery.start_soon(request, n)
-            await trio.sleep(0.001)
+            await trio.testing.wait_all_tasks_blocked()  # n has queued (or holds the slot)
     assert order == list(range(10))
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 
-import trio
-
 from openheim.testing import Reply
 from tests.e2e.conftest import request_messages
 from tests.processes import live_with_marker, unique_seconds
 from tests.repl.conftest import ReplHome
+from tests.waiting import wait_until
 
 MARKER = unique_seconds(30)
 
@@ -60,10 +59,8 @@ async def test_ctrl_c_cancels_the_running_tool_not_the_repl(home: ReplHome) -> N
     screen = await home.spawn()
     await screen.enter("start a long command")
     await screen.expect("→ execute_command")
-    with trio.fail_after(10):
-        # The shell writes the file: polling is the only way to see it.
-        while not pid_file.exists() or not pid_file.read_text().strip():  # noqa: ASYNC110
-            await trio.sleep(0.05)
+    # The shell writes the file: polling is the only way to see it.
+    await wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="shell.pid")
     marker = MARKER
     assert live_with_marker(marker), "the command should be running"
 

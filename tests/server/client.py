@@ -29,6 +29,7 @@ from openheim.config.paths import Paths
 from openheim.server.app import RunningServer, open_server
 from tests.acp.client import is_turn_update
 from tests.e2e.conftest import Home
+from tests.waiting import wait_until
 
 GREETING = {"channel": "fs", "data": {"type": "connected", "message": "Connected to Openheim"}}
 TIMEOUT = 15
@@ -220,9 +221,8 @@ class ServerProcess:
         return int(match.group(1))
 
     async def wait_for_log(self, text: str, seconds: float = TIMEOUT) -> None:
-        with trio.fail_after(seconds):
-            while text not in self.stderr():  # noqa: ASYNC110 (a file another process writes)
-                await trio.sleep(0.05)
+        """Until the server logs ``text`` (a file another process writes: only polling sees it)."""
+        await wait_until(lambda: text in self.stderr(), seconds=seconds, what=repr(text))
 
     def terminate(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -244,11 +244,16 @@ async def server_process(
             stderr=stderr,
         )
     server = ServerProcess(process, stderr_path)
+    listening = re.compile(r'openheim serving on ([^\s"]+)')
+
+    def started() -> bool:
+        assert process.poll() is None, server.stderr()
+        return listening.search(server.stderr()) is not None
+
     try:
-        with trio.fail_after(TIMEOUT):
-            while (match := re.search(r'openheim serving on ([^\s"]+)', server.stderr())) is None:
-                assert process.poll() is None, server.stderr()
-                await trio.sleep(0.05)
+        await wait_until(started, seconds=TIMEOUT, what="the server to listen")
+        match = listening.search(server.stderr())
+        assert match is not None
         server.url = match.group(1)
         yield server
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 from watchfiles import Change
 
 from openheim.server.fs.channel import FsChannel, FsLimits
@@ -23,6 +24,7 @@ from openheim.server.fs.watcher import (
     classify_batch,
 )
 from tests.server.test_fs_channel import Message, Outbox
+from tests.waiting import wait_until
 
 A, M, D = Change.added, Change.modified, Change.deleted
 
@@ -191,14 +193,18 @@ async def test_watch_a_subfolder_and_replace_it(
     assert not any(str(root / "sub" / "b") in m.get("paths", ()) for m in outbox.history)
 
 
-async def test_unwatch_stops_events(channel: FsChannel, outbox: Outbox, root: Path) -> None:
+async def test_unwatch_stops_events(outbox: Outbox, root: Path, nursery: trio.Nursery) -> None:
+    channel = FsChannel(root, outbox.send, nursery, FAST)  # in a nursery this test can inspect
     await request(channel, outbox, action="watch", path=str(root))
     with trio.fail_after(2):
         (root / "one").write_text("")
         await outbox.wait_for(event_for(CREATE_FILE, root / "one"))
     assert await request(channel, outbox, action="unwatch") == {"type": "unwatched"}
+    # No wait can show that nothing will come; this can: the watcher's task (the only one the
+    # channel runs in its nursery) has ended, so nothing is left that could send.
+    assert nursery.child_tasks == frozenset()
     (root / "two").write_text("")
-    await trio.sleep(0.4)
+    await trio.testing.wait_all_tasks_blocked()
     assert outbox.take_all() == []
 
 
@@ -208,7 +214,7 @@ async def test_links_out_of_the_root_are_not_reported(
     await request(channel, outbox, action="watch", path="")
     with trio.fail_after(2):
         (outside / "secret.txt").write_text("x")  # seen by watchfiles as root/out_dir/secret.txt
-        await trio.sleep(0.2)
+        # One watcher reports changes in order: the secret's batch is done once the marker's is.
         (root / "marker").write_text("")
         await outbox.wait_for(event_for(CREATE_FILE, root / "marker"))
     paths = [p for m in outbox.history for p in m.get("paths", ())]
@@ -235,8 +241,8 @@ async def test_close_stops_the_watcher_promptly(root: Path, outbox: Outbox) -> N
         await request(channel, outbox, action="watch", path="")
         with trio.fail_after(1):  # the thread leaves watchfiles on its stop event, in a step
             await channel.close()
+    # The nursery has exited, so no task of the channel is left that could send; no wait needed.
     (root / "late").write_text("")
-    await trio.sleep(0.2)
     assert outbox.take_all() == []
 
 
@@ -250,9 +256,10 @@ async def test_cancelling_the_connection_ends_the_watcher(root: Path, outbox: Ou
 
 async def test_a_slow_client_gets_a_rescan_not_a_backlog(root: Path) -> None:
     sent: list[Message] = []
-    release, rescanned = trio.Event(), trio.Event()
+    taken, release, rescanned = trio.Event(), trio.Event(), trio.Event()
 
     async def slow_send(message: Message) -> None:
+        taken.set()
         await release.wait()
         sent.append(message)
         if message["event_kind"] == RESCAN:
@@ -264,10 +271,12 @@ async def test_a_slow_client_gets_a_rescan_not_a_backlog(root: Path) -> None:
         )
         await nursery.start(watcher.run)
         (root / "first").write_text("")
-        await trio.sleep(0.3)  # the first batch is taken and now waits on the client
+        with trio.fail_after(2):
+            await taken.wait()  # the first batch is taken and now waits on the client
         for i in range(10):
             (root / f"f{i}").write_text("")
-        await trio.sleep(0.3)
+        # The collector drains watchfiles meanwhile; its buffer overflowing sets no event.
+        await wait_until(lambda: watcher._buffer._overflow, seconds=2, what="the overflow")
         release.set()
         with trio.fail_after(2):
             await rescanned.wait()

@@ -19,6 +19,7 @@ from tests.server.client import (
     server_process,
     write_server_config,
 )
+from tests.waiting import wait_until
 
 __all__ = ["home"]
 
@@ -46,6 +47,8 @@ async def answer(client: RawWsClient, request_id: int) -> dict[str, object]:
 
 
 async def sample_rss(server: ServerProcess, peak: list[int]) -> None:
+    """Sample the server's RSS every 20 ms until cancelled. This sleep stays: it paces the
+    sampler (the subject is the peak it sees), nothing waits on it."""
     while True:
         peak[0] = max(peak[0], server.rss_kib())
         await trio.sleep(0.02)
@@ -80,8 +83,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_memory_stays_bounded(
             await slow.send_text(rpc(3, "session/prompt", prompt_params(session_id, "stream")))
             started = time.monotonic()
             with trio.fail_after(10):
-                while len(home.llm.requests) < 2:  # noqa: ASYNC110
-                    await trio.sleep(0.01)
+                await home.llm.wait_for_requests(2)
 
             # The slow client reads nothing from here on; another client is served meanwhile.
             _, response = await other.prompt(other_session, "still there?")
@@ -104,9 +106,8 @@ async def test_a_client_that_stops_reading_is_cut_off_and_memory_stays_bounded(
                 last = messages[-1] if messages else {}
                 return last.get("content") if last.get("role") == "assistant" else None
 
-            with trio.fail_after(30):
-                while saved_answer() is None:  # noqa: ASYNC110 (written by the server process)
-                    await trio.sleep(0.05)
+            # Written by the server process: only polling sees it.
+            await wait_until(lambda: saved_answer() is not None, seconds=30, what=str(stored))
             sampler.cancel_scope.cancel()
         assert saved_answer() == "x" * CHUNKS
         growth_mib = (peak[0] - baseline) / 1024

@@ -24,6 +24,7 @@ from tests.server.client import (
     server_process,
     updates,
 )
+from tests.waiting import wait_until
 
 __all__ = ["home"]
 
@@ -278,18 +279,22 @@ async def test_dropped_sessions_live_for_the_grace_then_close(home: Home) -> Non
     home.llm.script.append(
         Reply.tool_call("execute_command", {"command": "sleep 30"}, id="call_sleep")
     )
-    async with running_server(home, "disconnect_grace_secs = 0.5") as server:
+    # The grace is the subject: the client must reconnect within it, so it is ample for a
+    # loaded machine; the test waits for the grace timers themselves, not for a guessed time.
+    async with running_server(home, "disconnect_grace_secs = 1") as server:
         async with connect(server.ws_url) as client:
             busy = await start_sleeping_turn(client, home)
             idle = await client.new_session(home.workdir)
         (tenant,) = server.state.tenants.live()
-        await trio.sleep(0.2)
+        # The connection lets go of its sessions (and starts their grace) as it ends.
+        await wait_until(lambda: not tenant.holders, what="the server to see the client leave")
         session = tenant.registry.get(busy)
         assert session is not None and session.busy  # on_disconnect = "keep"
         async with connect(server.ws_url) as client:
             await client.initialize()
             await client.call("session/load", {"sessionId": idle, "cwd": str(home.workdir)})
-            await trio.sleep(0.6)
+            # Each grace timer leaves ``_expiring`` as it fires; no event announces it.
+            await wait_until(lambda: not tenant._expiring, what="both grace timers to fire")
             assert tenant.registry.get(busy) is None  # closed after the grace, turn cancelled
             assert tenant.registry.get(idle) is not None  # taken back in time
     document = json.loads((home.path / "history" / f"{busy}.json").read_text())
@@ -304,9 +309,13 @@ async def test_on_disconnect_cancel_stops_the_turn(home: Home) -> None:
         async with connect(server.ws_url) as client:
             session_id = await start_sleeping_turn(client, home)
         (tenant,) = server.state.tenants.live()
-        with trio.fail_after(5):
-            while (session := tenant.registry.get(session_id)) and session.busy:  # noqa: ASYNC110
-                await trio.sleep(0.02)
+
+        def settled() -> bool:
+            session = tenant.registry.get(session_id)
+            return session is None or not session.busy
+
+        # ``busy`` is a flag with no event (the turn may end before anyone could subscribe).
+        await wait_until(settled, what="the cancelled turn to be saved")
         stored = home.path / "history" / f"{session_id}.json"
         assert "cancelled" in json.loads(stored.read_text())["messages"][2]["content"]
 
@@ -322,7 +331,11 @@ async def test_turns_wait_for_a_tenant_slot_and_can_be_cancelled_while_waiting(h
         await start_sleeping_turn(client, home)
         waiting = await client.new_session(home.workdir)
         prompt_id = await client.request("session/prompt", prompt_params(waiting, "queued"))
-        await trio.sleep(0.3)
+        (tenant,) = server.state.tenants.live()
+        slots = tenant.runtime.turn_slots
+        assert slots is not None
+        # The server has taken the prompt once its turn queues for the tenant's one slot.
+        await wait_until(lambda: slots.statistics().tasks_waiting == 1, what="a queued turn")
         assert len(home.llm.requests) == 1  # the second turn has no slot yet
         await client.notify("session/cancel", {"sessionId": waiting})
         _, response = await client.until_response(prompt_id)

@@ -23,6 +23,8 @@ from openheim.foundation.models import Role, ToolCall
 from openheim.permissions import Answer
 from openheim.session import SessionOptions, SessionRegistry, open_runtime
 from openheim.testing import FakeLLMServer, HttpError, Reply, open_fake_llm
+from tests.processes import live_with_marker, unique_seconds
+from tests.waiting import wait_until
 
 
 def config_text(llm: FakeLLMServer, extra: str = "") -> str:
@@ -97,8 +99,9 @@ async def test_prompt_streams_events_to_every_subscriber_and_saves(
 async def test_cancel_stops_the_turn_and_the_session_stays_usable(
     llm: FakeLLMServer, paths: Paths, tmp_path: Path
 ) -> None:
+    marker = unique_seconds(30)
     llm.script.extend(
-        [Reply.tool_call("execute_command", {"command": "sleep 30"}), Reply.text("after")]
+        [Reply.tool_call("execute_command", {"command": f"sleep {marker}"}), Reply.text("after")]
     )
     config = parse_config(config_text(llm), paths.config_file)
     async with (
@@ -112,7 +115,8 @@ async def test_cancel_stops_the_turn_and_the_session_stays_usable(
             async def cancel_when_tool_runs() -> None:
                 async for event in events:
                     if isinstance(event, ToolCallStarted):
-                        await trio.sleep(0.2)
+                        # Cancel a command that really runs: its process is the only sign.
+                        await wait_until(lambda: live_with_marker(marker), what="the command")
                         session.cancel()
                         return
 
@@ -141,7 +145,8 @@ async def test_prompts_queue_one_at_a_time(
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ask, "first")
-            await trio.sleep(0.01)
+            with trio.fail_after(10):
+                await llm.wait_for_requests(1)  # "first" is running: "second" must queue
             nursery.start_soon(ask, "second")
         assert len(answers) == 2
         contents = [m.content for m in session.conversation.messages]

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from openheim.foundation.models import Usage
 from openheim.testing import (
@@ -330,6 +331,28 @@ async def test_requests_are_recorded() -> None:
     assert (third.path, third.body) == ("/v1/elsewhere", {})
     assert (fourth.method, fifth.body) == ("GET", {"messages": []})
     assert llm.script.consumed == 1  # bad requests do not spend scripted responses
+
+
+async def test_wait_for_requests_wakes_when_the_count_is_reached() -> None:
+    async with (
+        open_fake_llm([Reply.text("one"), Reply.text("two")]) as llm,
+        httpx.AsyncClient(base_url=llm.base_url) as client,
+    ):
+        reached: list[int] = []
+
+        async def wait(count: int) -> None:
+            await llm.wait_for_requests(count)
+            reached.append(len(llm.requests))
+
+        with trio.fail_after(10):
+            await llm.wait_for_requests(0)  # already true: returns at once
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(wait, 2)
+                await stream_data(client, chat_body())
+                await trio.testing.wait_all_tasks_blocked()
+                assert reached == []  # one request is not two
+                await stream_data(client, chat_body())
+        assert reached == [2]
 
 
 async def test_exhausted_script_then_append() -> None:

@@ -12,6 +12,7 @@ import trio
 from openheim.foundation.models import ToolResult
 from openheim.tools.base import ToolContext
 from openheim.tools.shell import ExecuteCommandTool
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="process checks read /proc"
@@ -36,11 +37,8 @@ def live_group_members(pgid: int) -> list[int]:
 
 
 async def assert_group_gone(pgid: int) -> None:
-    """SIGKILL is delivered asynchronously: allow the kernel a moment to finish the job."""
-    for _ in range(50):
-        if not live_group_members(pgid):
-            break
-        await trio.sleep(0.02)
+    """SIGKILL is delivered asynchronously: let the kernel finish the job, then check."""
+    await wait_until(lambda: not live_group_members(pgid), what=f"process group {pgid} to end")
     assert live_group_members(pgid) == []
 
 
