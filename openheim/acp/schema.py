@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from openheim.acp.codec import invalid_params
-from openheim.agent.events import AgentEvent, MessageChunk, ToolCallFinished, ToolCallStarted
+from openheim.agent.events import (
+    AgentEvent,
+    MessageChunk,
+    ThoughtChunk,
+    ToolCallFinished,
+    ToolCallStarted,
+)
 from openheim.config.model import Config, McpServerConfig
 from openheim.config.resolve import ModelChoice
 from openheim.foundation.models import Conversation, Role, ToolCall, ToolDefinition, ToolResult
@@ -45,6 +51,10 @@ def text_block(text: str) -> dict[str, Any]:
 
 def agent_chunk(text: str) -> dict[str, Any]:
     return {"sessionUpdate": "agent_message_chunk", "content": text_block(text)}
+
+
+def thought_chunk(text: str) -> dict[str, Any]:
+    return {"sessionUpdate": "agent_thought_chunk", "content": text_block(text)}
 
 
 def user_chunk(text: str) -> dict[str, Any]:
@@ -144,6 +154,8 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
     match event:
         case MessageChunk(text=text):
             return [agent_chunk(text)] if text else []
+        case ThoughtChunk(text=text):
+            return [thought_chunk(text)] if text else []
         case ToolCallStarted(call=call):
             return [tool_call(call, cwd)]
         case ToolCallFinished(call=call, result=result):
@@ -167,6 +179,8 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
         if message.role is Role.USER and message.content:
             yield user_chunk(message.content)
         elif message.role is Role.ASSISTANT:
+            if message.reasoning is not None and message.reasoning.text:
+                yield thought_chunk(message.reasoning.text)
             if message.content:
                 yield agent_chunk(message.content)
             for call in message.tool_calls:

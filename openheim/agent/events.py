@@ -31,6 +31,13 @@ class MessageChunk:
 
 
 @attrs.frozen
+class ThoughtChunk:
+    """A piece of the model's thinking, shown apart from the answer and never part of it."""
+
+    text: str
+
+
+@attrs.frozen
 class ToolCallStarted:
     call: ToolCall
 
@@ -60,4 +67,11 @@ class TurnFinished:
     cost_usd: float | None = None
 
 
-AgentEvent = MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | TurnFinished
+AgentEvent = (
+    MessageChunk
+    | ThoughtChunk
+    | ToolCallStarted
+    | ToolCallFinished
+    | ProviderRetrying
+    | TurnFinished
+)

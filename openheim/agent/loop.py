@@ -22,13 +22,22 @@ from openheim.agent.events import (
     MessageChunk,
     ProviderRetrying,
     StopReason,
+    ThoughtChunk,
     ToolCallFinished,
     ToolCallStarted,
     TurnFinished,
 )
 from openheim.agent.text_tool_calls import recover_tool_calls
 from openheim.config.model import ModelPrice
-from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.foundation.models import (
+    Conversation,
+    Message,
+    Reasoning,
+    ReasoningLevel,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import (
     ChatRequest,
@@ -37,6 +46,7 @@ from openheim.providers.base import (
     Retrying,
     StreamEnd,
     TextDelta,
+    ThinkingDelta,
 )
 from openheim.tools.base import ToolContext, ToolRegistry
 
@@ -65,6 +75,7 @@ class TurnSettings:
     price: ModelPrice | None = None
     #: Accept a reply whose whole text is a JSON tool call (local models do that).
     recover_text_tool_calls: bool = False
+    reasoning: ReasoningLevel = ReasoningLevel.OFF
 
 
 class Turn:
@@ -94,6 +105,7 @@ class Turn:
         self.events = events
         self.cancel_scope = trio.CancelScope()
         self._partial_text: list[str] = []
+        self._partial_thought: list[str] = []
         self._finished_results: dict[str, ToolResult] = {}
         self._usage = Usage()
         self._iterations = 0
@@ -124,7 +136,7 @@ class Turn:
         while self._iterations < self.settings.max_iterations:
             self._iterations += 1
             end = self._recover_text_tool_calls(await self._call_model())
-            self.conversation.append(Message.assistant(end.text, end.tool_calls))
+            self.conversation.append(Message.assistant(end.text, end.tool_calls, end.reasoning))
             if not end.tool_calls:
                 return _STOP_REASONS.get(end.finish_reason, StopReason.END_TURN)
             await self._run_tools(end.tool_calls)
@@ -138,13 +150,18 @@ class Turn:
             messages=(*head, *self.conversation.messages),
             tools=self.tools.definitions(),
             max_tokens=self.settings.max_tokens,
+            reasoning=self.settings.reasoning,
         )
         self._partial_text = []
+        self._partial_thought = []
         async with self.provider.stream(request) as stream:
             async for event in stream:
                 if isinstance(event, TextDelta):
                     self._partial_text.append(event.text)
                     await self.events.send(MessageChunk(event.text))
+                elif isinstance(event, ThinkingDelta):
+                    self._partial_thought.append(event.text)
+                    await self.events.send(ThoughtChunk(event.text))
                 elif isinstance(event, Retrying):
                     await self.events.send(
                         ProviderRetrying(
@@ -153,6 +170,7 @@ class Turn:
                     )
                 elif isinstance(event, StreamEnd):
                     self._partial_text = []
+                    self._partial_thought = []
                     if event.usage is not None:
                         self._usage += event.usage
                     return event
@@ -209,8 +227,12 @@ class Turn:
     def _settle(self) -> None:
         """Leave the conversation valid after an interruption; synchronous on purpose."""
         if self._partial_text:
-            self.conversation.append(Message.assistant("".join(self._partial_text)))
+            # Cut-off thinking is kept for people to read; unsigned, it never goes back.
+            thought = "".join(self._partial_thought)
+            reasoning = Reasoning(thought) if thought else None
+            self.conversation.append(Message.assistant("".join(self._partial_text), (), reasoning))
             self._partial_text = []
+        self._partial_thought = []
         for call in self.conversation.unanswered_tool_calls():
             result = self._finished_results.get(call.id, CANCELLED_RESULT)
             self.conversation.append(Message.tool(call, result))
