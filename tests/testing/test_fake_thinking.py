@@ -14,6 +14,7 @@ from openheim.providers.base import ProviderEvent, StreamDecoder, StreamEnd, Thi
 from openheim.providers.gemini_stream import GeminiStreamDecoder
 from openheim.providers.openai import OpenAIStreamDecoder
 from openheim.testing import (
+    RecordedRequest,
     RedactedThinking,
     Reply,
     TextChunk,
