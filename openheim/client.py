@@ -163,6 +163,15 @@ class ClientSession:
     def set_model(self, spec: str) -> None:
         self._session.set_model(spec)
 
+    @property
+    def reasoning(self) -> str:
+        """The reasoning level of the next turn: ``off``, ``low``, ``medium`` or ``high``."""
+        return self._session.reasoning.value
+
+    def set_reasoning(self, level: str | None) -> None:
+        """Override the config's reasoning level for this session; ``None`` restores it."""
+        self._session.set_reasoning(level)
+
     def cancel(self) -> None:
         """Cancel the running turn; its ``prompt()`` returns and the session stays usable."""
         self._session.cancel()

@@ -11,7 +11,13 @@ import pytest
 import trio
 
 from openheim import OpenheimClient
-from openheim.agent.events import MessageChunk, StopReason, ToolCallStarted, TurnFinished
+from openheim.agent.events import (
+    MessageChunk,
+    StopReason,
+    ThoughtChunk,
+    ToolCallStarted,
+    TurnFinished,
+)
 from openheim.foundation.errors import ProviderError
 from openheim.session import ConversationMeta
 from openheim.testing import FakeLLMServer, HttpError, Reply, open_fake_llm
@@ -113,6 +119,25 @@ async def test_prompt_stream_cancel_and_errors(llm: FakeLLMServer, tmp_path: Pat
                 async def call(self, arguments: dict, context: object) -> None: ...
 
             client.register_tool(Clash())  # type: ignore[arg-type]
+
+
+async def test_stream_yields_thoughts_apart_and_reasoning_is_set_per_session(
+    llm: FakeLLMServer, tmp_path: Path
+) -> None:
+    llm.script.extend([Reply.text("Four.", thinking="Two and two."), Reply.text("Yes.")])
+    async with OpenheimClient.open(home=make_home(tmp_path, llm), env={}) as client:
+        session = await client.new_session(cwd=tmp_path)
+        assert session.reasoning == "off"
+        session.set_reasoning("medium")
+        assert session.reasoning == "medium"
+        async with session.stream("2+2?") as events:
+            seen = [event async for event in events]
+        thoughts = "".join(e.text for e in seen if isinstance(e, ThoughtChunk))
+        answer = "".join(e.text for e in seen if isinstance(e, MessageChunk))
+        assert (thoughts, answer) == ("Two and two.", "Four.")
+        session.set_reasoning(None)
+        assert await session.prompt("sure?") == "Yes."
+    assert [r.body.get("reasoning_effort") for r in llm.requests] == ["medium", None]
 
 
 async def test_list_sessions_reads_history_newest_first(llm: FakeLLMServer, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from openheim.agent.events import (
     AgentEvent,
     McpStartup,
     MessageChunk,
+    ThoughtChunk,
     ToolCallFinished,
     ToolCallStarted,
 )
@@ -68,6 +69,10 @@ def image_block(image: ImagePart) -> dict[str, Any]:
 
 def agent_chunk(text: str) -> dict[str, Any]:
     return {"sessionUpdate": "agent_message_chunk", "content": text_block(text)}
+
+
+def thought_chunk(text: str) -> dict[str, Any]:
+    return {"sessionUpdate": "agent_thought_chunk", "content": text_block(text)}
 
 
 def user_chunk(text: str) -> dict[str, Any]:
@@ -168,6 +173,8 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
     match event:
         case MessageChunk(text=text):
             return [agent_chunk(text)] if text else []
+        case ThoughtChunk(text=text):
+            return [thought_chunk(text)] if text else []
         case ToolCallStarted(call=call):
             return [tool_call(call, cwd)]
         case ToolCallFinished(call=call, result=result):
@@ -227,6 +234,8 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
             for image in message.images:
                 yield {"sessionUpdate": "user_message_chunk", "content": image_block(image)}
         elif message.role is Role.ASSISTANT:
+            if message.reasoning is not None and message.reasoning.text:
+                yield thought_chunk(message.reasoning.text)
             if message.content:
                 yield agent_chunk(message.content)
             for call in message.tool_calls:

@@ -31,6 +31,13 @@ class MessageChunk:
 
 
 @attrs.frozen
+class ThoughtChunk:
+    """A piece of the model's thinking, shown apart from the answer and never part of it."""
+
+    text: str
+
+
+@attrs.frozen
 class ToolCallStarted:
     call: ToolCall
 
@@ -89,5 +96,11 @@ class TurnFinished:
 
 
 AgentEvent = (
-    MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | McpStartup | TurnFinished
+    MessageChunk
+    | ThoughtChunk
+    | ToolCallStarted
+    | ToolCallFinished
+    | ProviderRetrying
+    | McpStartup
+    | TurnFinished
 )

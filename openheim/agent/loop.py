@@ -22,6 +22,7 @@ from openheim.agent.events import (
     MessageChunk,
     ProviderRetrying,
     StopReason,
+    ThoughtChunk,
     ToolCallFinished,
     ToolCallStarted,
     TurnFinished,
@@ -32,6 +33,8 @@ from openheim.foundation.models import (
     Conversation,
     Message,
     Prompt,
+    Reasoning,
+    ReasoningLevel,
     ToolCall,
     ToolResult,
     Usage,
@@ -44,6 +47,7 @@ from openheim.providers.base import (
     Retrying,
     StreamEnd,
     TextDelta,
+    ThinkingDelta,
 )
 from openheim.tools.base import ToolContext, ToolRegistry
 
@@ -72,6 +76,7 @@ class TurnSettings:
     price: ModelPrice | None = None
     #: Accept a reply whose whole text is a JSON tool call (local models do that).
     recover_text_tool_calls: bool = False
+    reasoning: ReasoningLevel = ReasoningLevel.OFF
 
 
 class Turn:
@@ -101,6 +106,7 @@ class Turn:
         self.events = events
         self.cancel_scope = trio.CancelScope()
         self._partial_text: list[str] = []
+        self._partial_thought: list[str] = []
         self._finished_results: dict[str, ToolResult] = {}
         self._usage = Usage()
         self._context_tokens = 0
@@ -134,7 +140,7 @@ class Turn:
         while self._iterations < self.settings.max_iterations:
             self._iterations += 1
             end = self._recover_text_tool_calls(await self._call_model())
-            self.conversation.append(Message.assistant(end.text, end.tool_calls))
+            self.conversation.append(Message.assistant(end.text, end.tool_calls, end.reasoning))
             if not end.tool_calls:
                 return _STOP_REASONS.get(end.finish_reason, StopReason.END_TURN)
             await self._run_tools(end.tool_calls)
@@ -148,13 +154,18 @@ class Turn:
             messages=(*head, *self.conversation.messages),
             tools=self.tools.definitions(),
             max_tokens=self.settings.max_tokens,
+            reasoning=self.settings.reasoning,
         )
         self._partial_text = []
+        self._partial_thought = []
         async with self.provider.stream(request) as stream:
             async for event in stream:
                 if isinstance(event, TextDelta):
                     self._partial_text.append(event.text)
                     await self.events.send(MessageChunk(event.text))
+                elif isinstance(event, ThinkingDelta):
+                    self._partial_thought.append(event.text)
+                    await self.events.send(ThoughtChunk(event.text))
                 elif isinstance(event, Retrying):
                     await self.events.send(
                         ProviderRetrying(
@@ -163,6 +174,7 @@ class Turn:
                     )
                 elif isinstance(event, StreamEnd):
                     self._partial_text = []
+                    self._partial_thought = []
                     if event.usage is not None:
                         self._usage += event.usage
                         self._context_tokens = event.usage.input_tokens + event.usage.output_tokens
@@ -220,8 +232,12 @@ class Turn:
     def _settle(self) -> None:
         """Leave the conversation valid after an interruption; synchronous on purpose."""
         if self._partial_text:
-            self.conversation.append(Message.assistant("".join(self._partial_text)))
+            # Cut-off thinking is kept for people to read; unsigned, it never goes back.
+            thought = "".join(self._partial_thought)
+            reasoning = Reasoning(thought) if thought else None
+            self.conversation.append(Message.assistant("".join(self._partial_text), (), reasoning))
             self._partial_text = []
+        self._partial_thought = []
         for call in self.conversation.unanswered_tool_calls():
             result = self._finished_results.get(call.id, CANCELLED_RESULT)
             self.conversation.append(Message.tool(call, result))

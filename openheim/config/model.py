@@ -9,7 +9,7 @@ from pathlib import Path
 import attrs
 
 from openheim.config.sandbox_settings import SandboxSettings
-from openheim.foundation.models import Usage
+from openheim.foundation.models import ReasoningLevel, Usage
 from openheim.permissions import PermissionPolicy
 
 
@@ -91,6 +91,13 @@ class ProviderConfig:
     vision: bool | None = None
     #: Models that take images whatever ``vision`` says (a local ``llava``, say).
     vision_models: tuple[str, ...] = ()
+    #: How hard this provider's models think before answering; ``reasoning_by_model`` wins
+    #: for the models it names (only reasoning models accept a level other than ``off``).
+    reasoning: ReasoningLevel = ReasoningLevel.OFF
+    reasoning_by_model: Mapping[str, ReasoningLevel] = attrs.field(factory=dict)
+
+    def reasoning_for(self, model: str) -> ReasoningLevel:
+        return self.reasoning_by_model.get(model, self.reasoning)
 
     @property
     def key_required(self) -> bool:

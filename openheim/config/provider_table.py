@@ -6,6 +6,7 @@ import re
 
 from openheim.config.model import ModelPrice, ProviderConfig, ProviderKind
 from openheim.config.table import Table, config_error, settings_of
+from openheim.foundation.models import ReasoningLevel
 
 _URL_RE = re.compile(r"^https?://[^/\s]+")
 _ENV_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -54,6 +55,12 @@ def read_provider(name: str, table: Table) -> ProviderConfig:
         )
     prices = table.child("prices")
     windows = table.child("context_windows")
+    by_model = table.child("reasoning_by_model")
+    built: dict[str, object] = {} if prices is None else {"prices": read_prices(prices)}
+    if by_model is not None:
+        built["reasoning_by_model"] = read_reasoning_by_model(by_model)
+    if windows is not None:
+        built["context_windows"] = read_windows(windows)
     return table.structure(
         ProviderConfig,
         name=name,
@@ -64,8 +71,7 @@ def read_provider(name: str, table: Table) -> ProviderConfig:
         # An empty string means "not set", as leaving the key out does.
         env_var=env_var or None,
         api_key=table.value("api_key", str) or None,
-        **({} if prices is None else {"prices": read_prices(prices)}),
-        **({} if windows is None else {"context_windows": read_windows(windows)}),
+        **built,
     )
 
 
@@ -92,6 +98,16 @@ def read_prices(table: Table) -> dict[str, ModelPrice]:
             )
         prices[model] = entry.structure(ModelPrice)
     return prices
+
+
+def read_reasoning_by_model(table: Table) -> dict[str, ReasoningLevel]:
+    """``[providers.NAME.reasoning_by_model]``: ``"MODEL" = "off" | "low" | "medium" | "high"``."""
+    levels = {}
+    for model in table.data:
+        level = table.value(model, ReasoningLevel)
+        assert level is not None
+        levels[model] = level
+    return levels
 
 
 def _api_base_fix(kind: ProviderKind) -> str:

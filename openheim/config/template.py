@@ -31,6 +31,11 @@ env_var = "OPENAI_API_KEY"
 # max_retries = 4               # retries on 429, 5xx and network errors, with backoff
 # max_in_flight = 8             # requests at once on this key, shared by all sessions
 # requests_per_minute = 500     # spaces request starts evenly
+# reasoning = "off"             # off | low | medium | high: how hard models think first
+#                               # (Anthropic: thinking budget; Gemini: thinkingBudget;
+#                               # OpenAI: reasoning_effort, for reasoning models only)
+# [providers.openai.reasoning_by_model]   # per model, wins over `reasoning`
+# "o4-mini" = "medium"
 #
 # Optional prices, US dollars per million tokens, give a cost per turn and conversation:
 # [providers.openai.prices."gpt-4.1"]

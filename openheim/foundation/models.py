@@ -159,6 +159,42 @@ class Usage:
         )
 
 
+class ReasoningLevel(enum.StrEnum):
+    """How hard a model is asked to think before it answers (``reasoning`` in the config)."""
+
+    OFF = "off"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+@attrs.frozen
+class Reasoning:
+    """What a model thought before its answer: text for people, blocks for the provider.
+
+    ``blocks`` is the provider's own record of the thinking (Anthropic's signed ``thinking``
+    and encrypted ``redacted_thinking`` blocks, Gemini's ``thought`` parts) as JSON text of a
+    list, kept opaque because the provider checks it and wants it back unchanged. It goes
+    back only to the wire ``format`` that produced it; other providers get nothing.
+    """
+
+    text: str = ""
+    format: str = ""
+    blocks: str = ""
+
+    def provider_blocks(self, format: str) -> list[dict[str, Any]]:
+        """The blocks to send back to a provider speaking ``format``; none for another."""
+        if format != self.format or not self.blocks:
+            return []
+        try:
+            value = json.loads(self.blocks)
+        except ValueError:
+            return []
+        return (
+            [block for block in value if isinstance(block, dict)] if isinstance(value, list) else []
+        )
+
+
 @attrs.frozen
 class Message:
     role: Role
@@ -169,6 +205,8 @@ class Message:
     is_error: bool = False
     #: Images of a user prompt or a tool result; each provider encodes them its own way.
     images: tuple[ImagePart, ...] = ()
+    #: The thinking behind an assistant message, when the model showed any.
+    reasoning: Reasoning | None = None
 
     @classmethod
     def system(cls, text: str) -> Message:
@@ -181,8 +219,13 @@ class Message:
         return cls(Role.USER, prompt)
 
     @classmethod
-    def assistant(cls, text: str | None, tool_calls: tuple[ToolCall, ...] = ()) -> Message:
-        return cls(Role.ASSISTANT, text or None, tuple(tool_calls))
+    def assistant(
+        cls,
+        text: str | None,
+        tool_calls: tuple[ToolCall, ...] = (),
+        reasoning: Reasoning | None = None,
+    ) -> Message:
+        return cls(Role.ASSISTANT, text or None, tuple(tool_calls), reasoning=reasoning)
 
     @classmethod
     def tool(cls, call: ToolCall, result: ToolResult) -> Message:

@@ -14,7 +14,14 @@ from typing import Any, Protocol
 import attrs
 
 from openheim.foundation.errors import ProviderError
-from openheim.foundation.models import Message, ToolCall, ToolDefinition, Usage
+from openheim.foundation.models import (
+    Message,
+    Reasoning,
+    ReasoningLevel,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
 
 
 class FinishReason(enum.StrEnum):
@@ -31,6 +38,22 @@ class ChatRequest:
     messages: tuple[Message, ...]
     tools: tuple[ToolDefinition, ...] = ()
     max_tokens: int | None = None
+    #: How hard the model should think; each dialect says it in its own words, or not at all.
+    reasoning: ReasoningLevel = ReasoningLevel.OFF
+
+
+#: Thinking tokens per level where a provider takes a budget (Anthropic, Gemini). Within
+#: every current model's range: Anthropic needs at least 1024, Gemini Flash allows 24576.
+THINKING_BUDGETS = {
+    ReasoningLevel.LOW: 2048,
+    ReasoningLevel.MEDIUM: 8192,
+    ReasoningLevel.HIGH: 24576,
+}
+
+
+def thinking_budget(level: ReasoningLevel) -> int | None:
+    """The token budget for ``level``; ``None`` when reasoning is off."""
+    return THINKING_BUDGETS.get(level)
 
 
 @attrs.frozen
@@ -52,6 +75,13 @@ class TextDelta:
 
 
 @attrs.frozen
+class ThinkingDelta:
+    """A piece of the model's visible thinking: shown to people, never part of the answer."""
+
+    text: str
+
+
+@attrs.frozen
 class StreamEnd:
     """The stream finished; carries the assembled assistant output."""
 
@@ -59,6 +89,8 @@ class StreamEnd:
     tool_calls: tuple[ToolCall, ...]
     finish_reason: FinishReason
     usage: Usage | None
+    #: The thinking that came before the answer, with what the provider needs back.
+    reasoning: Reasoning | None = None
 
 
 @attrs.frozen
@@ -77,7 +109,7 @@ class Retrying:
         )
 
 
-ProviderEvent = TextDelta | StreamEnd | Retrying
+ProviderEvent = TextDelta | ThinkingDelta | StreamEnd | Retrying
 
 
 class StreamDecoder(Protocol):

@@ -6,6 +6,12 @@ Gemini differs from OpenAI in ways that shape these modules: every SSE event is 
 arrive whole and usually without ids; ``STOP`` is also the reason after calls; a call's
 ``thoughtSignature`` must go back unchanged; and ``parameters`` take an OpenAPI subset that
 rejects common JSON Schema keywords, so schemas are reduced (``gemini_schema``).
+
+Reasoning levels become ``generationConfig.thinkingConfig``: ``thinkingBudget`` from
+``THINKING_BUDGETS`` (low 2048, medium 8192, high 24576) and ``includeThoughts: true``, so
+the thought summaries stream as ``thought: true`` parts. At ``off`` no ``thinkingConfig``
+is sent and the model thinks as it does by default, showing nothing. Thought parts go back
+at the start of their model turn, as they came.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import attrs
 
 from openheim.foundation.errors import ProviderError
 from openheim.foundation.models import Message, Role, ToolCall, ToolDefinition
-from openheim.providers.base import ChatRequest, HttpRequest
+from openheim.providers.base import ChatRequest, HttpRequest, thinking_budget
 from openheim.providers.gemini_schema import to_gemini_schema
 from openheim.providers.gemini_stream import (
+    REASONING_FORMAT,
     GeminiStreamDecoder,
     google_error,
     google_error_message,
@@ -65,8 +72,14 @@ class GeminiDialect:
         if request.tools:
             declarations = [tool_to_gemini(tool) for tool in request.tools]
             body["tools"] = [{"functionDeclarations": declarations}]
+        generation: dict[str, Any] = {}
         if request.max_tokens is not None:
-            body["generationConfig"] = {"maxOutputTokens": request.max_tokens}
+            generation["maxOutputTokens"] = request.max_tokens
+        budget = thinking_budget(request.reasoning)
+        if budget is not None:
+            generation["thinkingConfig"] = {"thinkingBudget": budget, "includeThoughts": True}
+        if generation:
+            body["generationConfig"] = generation
         url = f"{self.api_base}/models/{model_path(request.model)}:streamGenerateContent?alt=sse"
         return HttpRequest("POST", url, headers, body)
 
@@ -164,12 +177,20 @@ def responses_first(content: dict[str, Any]) -> dict[str, Any]:
 
 
 def _model_parts(message: Message) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = thought_parts(message)
     if message.content:
         parts.append({"text": message.content})
     for call in message.tool_calls:
         parts.append(tool_call_to_gemini(call))
     return parts
+
+
+def thought_parts(message: Message) -> list[dict[str, Any]]:
+    """The ``thought: true`` parts of a Gemini reply, signatures and all, as they came."""
+    if message.reasoning is None:
+        return []
+    blocks = message.reasoning.provider_blocks(REASONING_FORMAT)
+    return [part for part in blocks if part.get("thought") is True]
 
 
 def tool_call_to_gemini(call: ToolCall) -> dict[str, Any]:

@@ -14,8 +14,14 @@ import secrets
 from typing import Any
 
 from openheim.foundation.errors import ProviderError
-from openheim.foundation.models import ToolCall, Usage
-from openheim.providers.base import FinishReason, ProviderEvent, StreamEnd, TextDelta
+from openheim.foundation.models import Reasoning, ToolCall, Usage
+from openheim.providers.base import (
+    FinishReason,
+    ProviderEvent,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+)
 from openheim.providers.http import MAX_BODY_MESSAGE, is_retryable_status, truncate
 from openheim.providers.sse import SSEDecoder, SSEEventTooLarge
 
@@ -34,6 +40,8 @@ _RETRYABLE_STATUSES = frozenset(
     {"RESOURCE_EXHAUSTED", "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED"}
 )
 _QUOTE_LIMIT = 200
+#: The ``Reasoning.format`` of thought parts this dialect produced and takes back.
+REASONING_FORMAT = "gemini"
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)s\s*")
 
 
@@ -50,6 +58,7 @@ class GeminiStreamDecoder:
         self._id_tag = id_tag if id_tag is not None else secrets.token_hex(4)
         self._sse = SSEDecoder()
         self._text: list[str] = []
+        self._thoughts: list[dict[str, Any]] = []  # thought parts, as they go back
         self._calls: list[ToolCall] = []
         self._finish_reason: str | None = None
         self._usage: Usage | None = None
@@ -83,9 +92,16 @@ class GeminiStreamDecoder:
                 tool_calls=calls,
                 finish_reason=_finish_reason(self._finish_reason, bool(calls)),
                 usage=self._usage,
+                reasoning=self._reasoning(),
             )
         )
         return events
+
+    def _reasoning(self) -> Reasoning | None:
+        if not self._thoughts:
+            return None
+        text = "".join(part["text"] for part in self._thoughts)
+        return Reasoning(text, REASONING_FORMAT, json.dumps(self._thoughts, ensure_ascii=False))
 
     def _handle_chunk(self, data: str, events: list[ProviderEvent]) -> None:
         try:
@@ -128,9 +144,30 @@ class GeminiStreamDecoder:
             self._add_call(call, part.get("thoughtSignature"))
             return
         text = part.get("text")
-        if isinstance(text, str) and text and part.get("thought") is not True:
+        if not isinstance(text, str):
+            return
+        if part.get("thought") is True:
+            signature = part.get("thoughtSignature")
+            if text or signature:  # a signature may come on a part of its own
+                self._add_thought(text, signature)
+            if text:
+                events.append(ThinkingDelta(text))
+        elif text:
             self._text.append(text)
             events.append(TextDelta(text))
+
+    def _add_thought(self, text: str, signature: Any) -> None:
+        """Keep a thought part to send back; streamed pieces join into one part, except that a
+        part with a signature keeps its own (the signature belongs to that part)."""
+        signed = isinstance(signature, str) and bool(signature)
+        last = self._thoughts[-1] if self._thoughts else None
+        if last is not None and not signed and "thoughtSignature" not in last:
+            last["text"] += text
+            return
+        part: dict[str, Any] = {"text": text, "thought": True}
+        if signed:
+            part["thoughtSignature"] = signature
+        self._thoughts.append(part)
 
     def _add_call(self, call: dict[str, Any], signature: Any) -> None:
         index = len(self._calls)

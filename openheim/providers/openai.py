@@ -3,6 +3,12 @@
 The decoder is lenient where compatible servers differ from OpenAI (missing ``index``, ``id``
 or ``type``; whole calls in one chunk; reused indices; ``stop`` after tool calls) and strict
 where leniency would hide a broken stream (bad JSON, no end marker).
+
+Reasoning: a level other than ``off`` is sent as ``reasoning_effort`` (OpenAI's o-series and
+GPT-5 take ``low``/``medium``/``high``; set it only for models that reason, as others reject
+the field). The thinking that DeepSeek, vLLM and others stream as ``reasoning_content`` (or
+``reasoning``) is decoded as thoughts; it is kept in the history for people but never sent
+back, which these servers neither need nor, in DeepSeek's case, accept.
 """
 
 from __future__ import annotations
@@ -16,7 +22,16 @@ from typing import Any
 import attrs
 
 from openheim.foundation.errors import ProviderError
-from openheim.foundation.models import ImagePart, Message, Role, ToolCall, ToolDefinition, Usage
+from openheim.foundation.models import (
+    ImagePart,
+    Message,
+    Reasoning,
+    ReasoningLevel,
+    Role,
+    ToolCall,
+    ToolDefinition,
+    Usage,
+)
 from openheim.providers.base import (
     ChatRequest,
     FinishReason,
@@ -24,6 +39,7 @@ from openheim.providers.base import (
     ProviderEvent,
     StreamEnd,
     TextDelta,
+    ThinkingDelta,
 )
 from openheim.providers.http import (
     error_message_from_body,
@@ -35,6 +51,10 @@ from openheim.providers.marked import MarkedStreamDecoder
 from openheim.providers.sse import SSEEvent
 
 MAX_TOKENS_FIELDS = ("max_completion_tokens", "max_tokens")
+#: The ``Reasoning.format`` of thoughts from this dialect (they have nothing to send back).
+REASONING_FORMAT = "openai-chat"
+#: Where compatible servers stream thinking: DeepSeek and vLLM, then OpenRouter and Ollama.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 _FINISH_REASONS = {
     "stop": FinishReason.STOP,
@@ -85,6 +105,8 @@ class OpenAIDialect:
             body["tools"] = [tool_to_openai(tool) for tool in request.tools]
         if request.max_tokens is not None:
             body[self.max_tokens_field] = request.max_tokens
+        if request.reasoning is not ReasoningLevel.OFF:
+            body["reasoning_effort"] = request.reasoning.value
         return HttpRequest("POST", f"{self.api_base}/chat/completions", headers, body)
 
     def new_decoder(self) -> OpenAIStreamDecoder:
@@ -225,6 +247,7 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
         self._provider = provider_name
         self._id_tag = id_tag if id_tag is not None else secrets.token_hex(4)
         self._text: list[str] = []
+        self._thought: list[str] = []
         self._calls: dict[int, _CallBuilder] = {}
         self._index_by_id: dict[str, int] = {}
         self._finish_reason: str | None = None
@@ -272,7 +295,12 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
                 self._finish_reason = reason
 
     def _handle_delta(self, delta: dict[str, Any], events: list[ProviderEvent]) -> None:
-        # ``reasoning_content`` (DeepSeek, vLLM) is deliberately not treated as text.
+        for field in REASONING_FIELDS:  # thinking, shown apart and never taken as text
+            thought = delta.get(field)
+            if isinstance(thought, str) and thought:
+                self._thought.append(thought)
+                events.append(ThinkingDelta(thought))
+                break
         content = delta.get("content")
         if isinstance(content, str) and content:
             self._text.append(content)
@@ -337,6 +365,9 @@ class OpenAIStreamDecoder(MarkedStreamDecoder):
             tool_calls=calls,
             finish_reason=_finish_reason(self._finish_reason, bool(calls)),
             usage=self._usage,
+            reasoning=(
+                Reasoning("".join(self._thought), REASONING_FORMAT) if self._thought else None
+            ),
         )
 
     def _stream_error(self, error: Any) -> ProviderError:

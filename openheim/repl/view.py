@@ -21,6 +21,7 @@ from openheim.agent.events import (
     McpStartup,
     MessageChunk,
     ProviderRetrying,
+    ThoughtChunk,
     ToolCallFinished,
     ToolCallStarted,
     TurnFinished,
@@ -35,6 +36,8 @@ class ReplView:
         self.err = err
         self._status: Status | None = None
         self._open_line = False
+        #: The last text drawn was thinking (dimmed), so an answer must start a new line.
+        self._in_thought = False
         #: Tool calls started and not finished yet, by call id → tool name.
         self._running: dict[str, str] = {}
         self._paused = False
@@ -73,7 +76,15 @@ class ReplView:
         match event:
             case MessageChunk(text=text):
                 self._stop_spinner()
+                if self._in_thought:  # the answer starts on a line of its own
+                    self._settle()
+                self._in_thought = False
                 self.out.print(Text(text), end="", soft_wrap=True)
+                self._open_line = not text.endswith("\n")
+            case ThoughtChunk(text=text):
+                self._stop_spinner()
+                self._in_thought = True
+                self.out.print(Text(text, style="dim italic"), end="", soft_wrap=True)
                 self._open_line = not text.endswith("\n")
             case ToolCallStarted(call=call):
                 self.line(render.tool_started(call), "cyan")
@@ -118,6 +129,7 @@ class ReplView:
     def _settle(self) -> None:
         """Stop the spinner and finish a half-written answer line before anything else."""
         self._stop_spinner()
+        self._in_thought = False
         if self._open_line:
             self.out.print()
             self._open_line = False

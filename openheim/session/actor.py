@@ -20,8 +20,8 @@ from openheim.agent.events import AgentEvent, StopReason, ToolCallFinished, Turn
 from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
-from openheim.foundation.errors import OpenheimError
-from openheim.foundation.models import Conversation, Prompt, ToolCall, Usage
+from openheim.foundation.errors import ConfigError, OpenheimError
+from openheim.foundation.models import Conversation, Prompt, ReasoningLevel, ToolCall, Usage
 from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
@@ -112,6 +112,8 @@ class Session:
         self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
+        #: ``set_reasoning``'s level; None follows the config for the current model.
+        self._reasoning: ReasoningLevel | None = None
         #: Cancels a wait before the turn starts: for a turn slot (``Runtime.turn_slots``), or
         #: for MCP servers still starting.
         self._waiting: trio.CancelScope | None = None
@@ -186,6 +188,28 @@ class Session:
         """Takes effect from the next turn; raises ``ConfigError`` for an unknown model."""
         self.choice = resolve_model(self.runtime.config, spec)
         return self.choice
+
+    @property
+    def reasoning(self) -> ReasoningLevel:
+        """The level the next turn asks for: ``set_reasoning``'s, else the config's."""
+        if self._reasoning is not None:
+            return self._reasoning
+        return self.choice.provider.reasoning_for(self.choice.model)
+
+    def set_reasoning(self, level: ReasoningLevel | str | None) -> ReasoningLevel:
+        """Override the reasoning level for this session from the next turn; ``None`` goes
+        back to the config. Raises ``ConfigError`` for an unknown level."""
+        if level is None:
+            self._reasoning = None
+        else:
+            try:
+                self._reasoning = ReasoningLevel(level)
+            except ValueError:
+                choices = ", ".join(item.value for item in ReasoningLevel)
+                raise ConfigError(
+                    f"unknown reasoning level {level!r}; fix: use one of {choices}"
+                ) from None
+        return self.reasoning
 
     def subscribe(self, buffer: int = SUBSCRIBER_BUFFER) -> trio.MemoryReceiveChannel[AgentEvent]:
         """Events of every later turn; close the returned channel to unsubscribe."""
@@ -301,6 +325,7 @@ class Session:
             ),
             price=choice.provider.prices.get(choice.model),
             recover_text_tool_calls=choice.provider.recover_text_tool_calls,
+            reasoning=self.reasoning,
         )
         send, receive = trio.open_memory_channel[AgentEvent](EVENT_BUFFER)
         turn = Turn(

@@ -5,10 +5,11 @@ Version 1 layout::
     {"schema_version": 1,
      "meta": {"id", "created_at", "updated_at", "model"?, "provider"?, "title"?, "skills", "cwd"?},
      "messages": [{"role", "content", "tool_calls"?, "tool_call_id"?, "tool_name"?, "is_error"?,
-                   "images"?: [{"mime_type", "data" (base64)}]}]}
+                   "images"?: [{"mime_type", "data" (base64)}],
+                   "reasoning"?: {"text"?, "format"?, "blocks"?: [provider blocks]}}]}
 
-``images`` (a prompt's or a tool result's) is written only when there are some, so documents
-without images read as before and older files load unchanged.
+``images`` (a prompt's or a tool result's) is written only when there are some, and
+``reasoning`` came later: documents without them read as before and older files load unchanged.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from openheim.foundation.models import Conversation, Message, ToolCall
+from openheim.foundation.models import Conversation, Message, Reasoning, ToolCall
 from openheim.store.base import ConversationMeta
 
 SCHEMA_VERSION = 1
@@ -60,12 +61,37 @@ def _structure_call(data: Any, _: type) -> ToolCall:
     )
 
 
+def _unstructure_reasoning(reasoning: Reasoning) -> dict[str, Any]:
+    """The provider blocks are stored as JSON, not as a string of JSON, to stay readable."""
+    data: dict[str, Any] = {}
+    if reasoning.text:
+        data["text"] = reasoning.text
+    if reasoning.format:
+        data["format"] = reasoning.format
+    if reasoning.blocks:
+        data["blocks"] = json.loads(reasoning.blocks)
+    return data
+
+
+def _structure_reasoning(data: Any, _: type) -> Reasoning:
+    text, kind, blocks = data.get("text"), data.get("format"), data.get("blocks")
+    if isinstance(blocks, list):
+        blocks = json.dumps(blocks, ensure_ascii=False)
+    return Reasoning(
+        text=text if isinstance(text, str) else "",
+        format=kind if isinstance(kind, str) else "",
+        blocks=blocks if isinstance(blocks, str) else "",
+    )
+
+
 def _make_converter() -> cattrs.Converter:
     converter = cattrs.Converter()
     converter.register_unstructure_hook(datetime, _format_time)
     converter.register_structure_hook(datetime, _parse_time)
     converter.register_unstructure_hook(ToolCall, _unstructure_call)
     converter.register_structure_hook(ToolCall, _structure_call)
+    converter.register_unstructure_hook(Reasoning, _unstructure_reasoning)
+    converter.register_structure_hook(Reasoning, _structure_reasoning)
     converter.register_unstructure_hook(
         Message,
         make_dict_unstructure_fn(

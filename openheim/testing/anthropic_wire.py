@@ -2,10 +2,11 @@
 
 Streams follow the real format where clients care: ``event:`` lines naming each event,
 ``message_start`` with the prompt usage (``input_tokens`` excluding the cache), one content
-block per text run or tool call (whole blocks, one after another, as the API sends them), a
-``ping``, ``message_delta`` with the stop reason and cumulative ``output_tokens``, then
-``message_stop``. Requests are validated the way the real API rejects them, so a client that
-breaks role alternation or loses a ``tool_result`` fails here first.
+block per thinking run, text run or tool call (whole blocks, one after another, as the API
+sends them), a ``ping``, ``message_delta`` with the stop reason and cumulative
+``output_tokens``, then ``message_stop``. A thinking block streams ``thinking_delta``s, then
+its signature in one ``signature_delta``; a redacted one arrives whole. Requests are checked
+by ``openheim.testing.anthropic_checks``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,17 @@ from typing import Any
 import attrs
 
 from openheim.foundation.models import Usage
-from openheim.testing.script import HttpError, RecordedRequest, Reply, TextChunk, ToolCallChunk
+from openheim.testing.anthropic_checks import check_body, thinking_signature
+from openheim.testing.script import (
+    Chunk,
+    HttpError,
+    RecordedRequest,
+    RedactedThinking,
+    Reply,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallChunk,
+)
 from openheim.testing.wire import (
     Headers,
     PlainResponse,
@@ -94,10 +105,11 @@ def usage_payload(usage: Usage) -> dict[str, int]:
 
 @attrs.frozen
 class _Block:
-    """One content block: all text chunks, or all fragments of one tool call."""
+    """One content block: all text or thinking chunks, all fragments of one tool call, or
+    one redacted thinking block."""
 
-    kind: str  # "text" | "tool_use"
-    chunks: tuple[TextChunk | ToolCallChunk, ...]
+    kind: str  # "text" | "thinking" | "redacted_thinking" | "tool_use"
+    chunks: tuple[Chunk, ...]
 
     def tool_id(self, fallback: str) -> str:
         ids = (c.id for c in self.chunks if isinstance(c, ToolCallChunk) and c.id)
@@ -111,7 +123,30 @@ class _Block:
         return [c.arguments for c in self.chunks if isinstance(c, ToolCallChunk) and c.arguments]
 
     def texts(self) -> list[str]:
-        return [c.text for c in self.chunks if isinstance(c, TextChunk)]
+        return [c.text for c in self.chunks if isinstance(c, TextChunk | ThinkingChunk)]
+
+    def redacted_data(self) -> str:
+        return next((c.data for c in self.chunks if isinstance(c, RedactedThinking)), "")
+
+    def content(self, tool_id: str) -> dict[str, Any]:
+        """The whole block, as a non-streamed message (and a client) has it."""
+        if self.kind == "text":
+            return {"type": "text", "text": "".join(self.texts())}
+        if self.kind == "thinking":
+            thought = "".join(self.texts())
+            return {
+                "type": "thinking",
+                "thinking": thought,
+                "signature": thinking_signature(thought),
+            }
+        if self.kind == "redacted_thinking":
+            return {"type": "redacted_thinking", "data": self.redacted_data()}
+        arguments = "".join(self.fragments())
+        try:
+            tool_input = json.loads(arguments) if arguments.strip() else {}
+        except ValueError:
+            tool_input = {}  # the real API always sends an object
+        return {"type": "tool_use", "id": tool_id, "name": self.tool_name(), "input": tool_input}
 
 
 def content_blocks(reply: Reply) -> list[_Block]:
@@ -119,20 +154,22 @@ def content_blocks(reply: Reply) -> list[_Block]:
 
     The script may interleave calls (OpenAI streams do); Anthropic sends one block at a time.
     """
-    order: list[str | int] = []
-    grouped: dict[str | int, list[TextChunk | ToolCallChunk]] = {}
-    for chunk in reply.chunks:
-        if isinstance(chunk, TextChunk):
+    order: list[tuple[str, int]] = []
+    grouped: dict[tuple[str, int], list[Chunk]] = {}
+    for position, chunk in enumerate(reply.chunks):
+        if isinstance(chunk, TextChunk | ThinkingChunk):
             if not chunk.text:
                 continue  # the API never streams an empty text delta
-            key: str | int = "text"
+            key = ("text" if isinstance(chunk, TextChunk) else "thinking", 0)
+        elif isinstance(chunk, RedactedThinking):
+            key = ("redacted_thinking", position)
         else:
-            key = chunk.index
+            key = ("tool_use", chunk.index)
         if key not in grouped:
             order.append(key)
             grouped[key] = []
         grouped[key].append(chunk)
-    return [_Block("text" if key == "text" else "tool_use", tuple(grouped[key])) for key in order]
+    return [_Block(key[0], tuple(grouped[key])) for key in order]
 
 
 def stream_events(reply: Reply, *, message_id: str, model: str) -> tuple[bytes, ...]:
@@ -169,9 +206,17 @@ def stream_events(reply: Reply, *, message_id: str, model: str) -> tuple[bytes, 
 
 
 def _block_events(index: int, block: _Block, message_id: str) -> list[bytes]:
+    deltas: list[dict[str, Any]] = []
     if block.kind == "text":
         start: dict[str, Any] = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": text} for text in block.texts()]
+    elif block.kind == "thinking":
+        start = {"type": "thinking", "thinking": ""}
+        deltas = [{"type": "thinking_delta", "thinking": text} for text in block.texts()]
+        signature = thinking_signature("".join(block.texts()))
+        deltas.append({"type": "signature_delta", "signature": signature})
+    elif block.kind == "redacted_thinking":
+        start = block.content("")
     else:
         start = {
             "type": "tool_use",
@@ -192,24 +237,10 @@ def _block_events(index: int, block: _Block, message_id: str) -> list[bytes]:
 
 def message_body(reply: Reply, *, message_id: str, model: str) -> dict[str, Any]:
     """The non-streamed ``message`` for ``reply``: blocks assembled as a client would."""
-    content: list[dict[str, Any]] = []
-    for index, block in enumerate(content_blocks(reply)):
-        if block.kind == "text":
-            content.append({"type": "text", "text": "".join(block.texts())})
-            continue
-        arguments = "".join(block.fragments())
-        try:
-            tool_input = json.loads(arguments) if arguments.strip() else {}
-        except ValueError:
-            tool_input = {}  # the real API always sends an object
-        content.append(
-            {
-                "type": "tool_use",
-                "id": block.tool_id(f"toolu_{message_id}_{index}"),
-                "name": block.tool_name(),
-                "input": tool_input,
-            }
-        )
+    content = [
+        block.content(block.tool_id(f"toolu_{message_id}_{index}"))
+        for index, block in enumerate(content_blocks(reply))
+    ]
     body: dict[str, Any] = {
         "id": message_id,
         "type": "message",
@@ -224,138 +255,6 @@ def message_body(reply: Reply, *, message_id: str, model: str) -> dict[str, Any]
     return body
 
 
-# --- request validation --------------------------------------------------------------------
-
-
-def check_messages(messages: Any) -> str | None:
-    """Why ``messages`` would be rejected by the real API, or ``None``."""
-    if not isinstance(messages, list):
-        return "messages: Input should be a valid list"
-    if not messages:
-        return "messages: at least one message is required"
-    previous_role: str | None = None
-    pending_tool_uses: tuple[int, list[str]] | None = None  # (message number, ids)
-    for number, message in enumerate(messages):
-        where = f"messages.{number}"
-        if not isinstance(message, dict):
-            return f"{where}: Input should be a valid dictionary"
-        role = message.get("role")
-        if role not in ("user", "assistant"):
-            return f"{where}.role: Input should be 'user' or 'assistant'"
-        if number == 0 and role != "user":
-            return f'{where}: the first message must use the "user" role'
-        if role == previous_role:
-            return (
-                'messages: roles must alternate between "user" and "assistant", '
-                f'but found multiple "{role}" roles in a row'
-            )
-        previous_role = role
-        blocks, problem = _blocks_of(message.get("content"), where)
-        if problem is not None:
-            return problem
-        result_ids = [b.get("tool_use_id") for b in blocks if b.get("type") == "tool_result"]
-        if pending_tool_uses is not None:
-            asked_in, asked = pending_tool_uses
-            missing = [call_id for call_id in asked if call_id not in result_ids]
-            if missing:
-                return (
-                    f"messages.{asked_in}: `tool_use` ids were found without `tool_result` "
-                    f"blocks immediately after: {', '.join(missing)}. Each `tool_use` block "
-                    "must have a corresponding `tool_result` block in the next message."
-                )
-        asked_before = pending_tool_uses[1] if pending_tool_uses is not None else []
-        unexpected = [call_id for call_id in result_ids if call_id not in asked_before]
-        if unexpected:
-            return (
-                f"{where}: unexpected `tool_use_id` found in `tool_result` blocks: "
-                f"{', '.join(map(str, unexpected))}. Each `tool_result` block must have a "
-                "corresponding `tool_use` block in the previous message."
-            )
-        tool_uses = [b.get("id") for b in blocks if b.get("type") == "tool_use"]
-        pending_tool_uses = (number, tool_uses) if role == "assistant" and tool_uses else None
-    if pending_tool_uses is not None:
-        asked_in, asked = pending_tool_uses
-        return (
-            f"messages.{asked_in}: `tool_use` ids were found without `tool_result` blocks "
-            f"immediately after: {', '.join(asked)}. Each `tool_use` block must have a "
-            "corresponding `tool_result` block in the next message."
-        )
-    return None
-
-
-def _blocks_of(content: Any, where: str) -> tuple[list[dict[str, Any]], str | None]:
-    if isinstance(content, str):
-        if not content.strip():
-            return [], f"{where}.content: text content blocks must contain non-whitespace text"
-        return [{"type": "text", "text": content}], None
-    if not isinstance(content, list):
-        return [], f"{where}.content: Input should be a valid string or list"
-    for number, block in enumerate(content):
-        problem = _check_block(block, f"{where}.content.{number}")
-        if problem is not None:
-            return [], problem
-    return content, None
-
-
-def _check_block(block: Any, where: str) -> str | None:
-    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-        return f"{where}: Input should be a content block with a type"
-    kind = block["type"]
-    if kind == "text":
-        text = block.get("text")
-        if not isinstance(text, str) or not text:
-            return "messages: text content blocks must be non-empty"
-        if not text.strip():
-            return "messages: text content blocks must contain non-whitespace text"
-    elif kind == "tool_use":
-        if not isinstance(block.get("id"), str) or not isinstance(block.get("name"), str):
-            return f"{where}.tool_use: id and name are required"
-        if not isinstance(block.get("input"), dict):
-            return f"{where}.tool_use.input: Input should be a valid dictionary"
-    elif kind == "image":
-        source = block.get("source")
-        if not isinstance(source, dict) or source.get("type") != "base64":
-            return f"{where}.image.source: Input should be a valid base64 image source"
-        if not isinstance(source.get("data"), str) or not isinstance(source.get("media_type"), str):
-            return f"{where}.image.source: data and media_type are required"
-    elif kind == "tool_result":
-        if not isinstance(block.get("tool_use_id"), str):
-            return f"{where}.tool_result.tool_use_id: Field required"
-        if isinstance(block.get("content"), list):
-            for number, inner in enumerate(block["content"]):
-                problem = _check_block(inner, f"{where}.tool_result.content.{number}")
-                if problem is not None:
-                    return problem
-        if "is_error" in block and not isinstance(block["is_error"], bool):
-            return f"{where}.tool_result.is_error: Input should be a valid boolean"
-    return None
-
-
-def check_tools(tools: Any) -> str | None:
-    if not isinstance(tools, list):
-        return "tools: Input should be a valid list"
-    for number, tool in enumerate(tools):
-        if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
-            return f"tools.{number}.name: Field required"
-        if not isinstance(tool.get("input_schema"), dict):
-            return f"tools.{number}.input_schema: Field required"
-    return None
-
-
-def check_system(system: Any) -> str | None:
-    if isinstance(system, str):
-        return None
-    if not isinstance(system, list):
-        return "system: Input should be a valid string or list"
-    for number, block in enumerate(system):
-        if not isinstance(block, dict) or block.get("type") != "text":
-            return f"system.{number}: Input should be a text block"
-        text = block.get("text")
-        if not isinstance(text, str) or not text.strip():
-            return "system: text content blocks must be non-empty"
-    return None
-
-
 @attrs.frozen
 class AnthropicMessagesDialect:
     """``POST /v1/messages`` (the ``/v1`` prefix is optional)."""
@@ -366,21 +265,7 @@ class AnthropicMessagesDialect:
     def check(self, request: RecordedRequest) -> str | None:
         if "anthropic-version" not in request.headers:
             return "anthropic-version: header is required"
-        body = request.body
-        if not isinstance(body, dict):
-            return "the request body must be a JSON object"
-        if not isinstance(body.get("model"), str):
-            return "model: Field required"
-        max_tokens = body.get("max_tokens")
-        if max_tokens is None:
-            return "max_tokens: Field required"
-        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            return "max_tokens: Input should be a positive integer"
-        if "system" in body and (problem := check_system(body["system"])) is not None:
-            return problem
-        if "tools" in body and (problem := check_tools(body["tools"])) is not None:
-            return problem
-        return check_messages(body.get("messages"))
+        return check_body(request.body)
 
     def render_reply(
         self, reply: Reply, request: RecordedRequest, *, sequence: int, created: int

@@ -230,4 +230,24 @@ def _check_generation_config(config: Any) -> str | None:
     tokens = config.get("maxOutputTokens")
     if tokens is not None and (not isinstance(tokens, int) or tokens < 1):
         return f"Invalid value at 'generation_config.max_output_tokens' (TYPE_INT32), {tokens!r}"
+    return _check_thinking_config(config.get("thinkingConfig"))
+
+
+def _check_thinking_config(config: Any) -> str | None:
+    """``thinkingBudget`` is -1 (dynamic), 0 (off) or up to 32768 (Gemini 2.5 Pro's most)."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        return "Invalid JSON payload received. 'thinkingConfig' must be an object."
+    budget = config.get("thinkingBudget")
+    if budget is not None and (
+        not isinstance(budget, int) or isinstance(budget, bool) or not -1 <= budget <= 32768
+    ):
+        return f"Invalid value at 'generation_config.thinking_config.thinking_budget', {budget!r}"
+    include = config.get("includeThoughts")
+    if include is not None and not isinstance(include, bool):
+        return (
+            "Invalid value at 'generation_config.thinking_config.include_thoughts' "
+            f"(TYPE_BOOL), {include!r}"
+        )
     return None

@@ -5,8 +5,10 @@ Streams look like ``streamGenerateContent?alt=sse``: each ``data:`` is a whole
 scripted fragments of all tool calls are assembled into whole ``functionCall`` parts sent in
 one event, without ids, the first with a ``thoughtSignature`` (as Gemini 3 does); the last
 event carries the ``finishReason`` (``STOP`` also after calls) and the full ``usageMetadata``.
-There is no end marker, so ``Reply.omit_done`` leaves out that last event, and fault
-positions count these events (one per text chunk, one for all calls, the last one).
+Thinking chunks stream as ``{"text", "thought": true}`` parts, one event each, as with
+``includeThoughts``. There is no end marker, so ``Reply.omit_done`` leaves out that last
+event, and fault positions count these events (one per text or thinking chunk, one for all
+calls, the last one).
 Requests are checked by ``openheim.testing.gemini_checks``.
 """
 
@@ -22,7 +24,14 @@ import attrs
 
 from openheim.foundation.models import Usage
 from openheim.testing.gemini_checks import check_request
-from openheim.testing.script import HttpError, RecordedRequest, Reply, TextChunk, ToolCallChunk
+from openheim.testing.script import (
+    HttpError,
+    RecordedRequest,
+    Reply,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallChunk,
+)
 from openheim.testing.wire import (
     Headers,
     PlainResponse,
@@ -163,7 +172,9 @@ def response_chunks(reply: Reply, *, model: str, sequence: int) -> list[dict[str
     for item in reply.chunks:
         if isinstance(item, TextChunk):
             chunks.append(chunk(content({"text": item.text})))
-        elif not calls_sent and calls:
+        elif isinstance(item, ThinkingChunk):
+            chunks.append(chunk(content({"text": item.text, "thought": True})))
+        elif isinstance(item, ToolCallChunk) and not calls_sent and calls:
             chunks.append(chunk(content(*calls)))
             calls_sent = True
     if calls is None:
@@ -182,7 +193,8 @@ def generate_content_body(reply: Reply, *, model: str, sequence: int) -> dict[st
     """The non-streamed answer: text joined into one part, then the calls."""
     text = "".join(item.text for item in reply.chunks if isinstance(item, TextChunk))
     calls = function_call_parts(reply, sequence=sequence)
-    parts = ([{"text": text}] if text else []) + (calls or [])
+    thought = [{"text": reply.thinking, "thought": True}] if reply.thinking else []
+    parts = thought + ([{"text": text}] if text else []) + (calls or [])
     candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
     candidate["finishReason"] = "MALFORMED_FUNCTION_CALL" if calls is None else finish_reason(reply)
     body: dict[str, Any] = {"candidates": [{**candidate, "index": 0}]}

@@ -3,7 +3,9 @@
 Streams follow the real format byte for byte where clients care: compact JSON in ``data:``
 lines, the role on the first delta, tool call fragments keyed by ``index`` (continuations
 carry no ``id``/``type``/``name``), a final empty delta with ``finish_reason``, the
-``include_usage`` chunk with ``choices: []``, then ``data: [DONE]``.
+``include_usage`` chunk with ``choices: []``, then ``data: [DONE]``. Thinking streams as
+DeepSeek and vLLM send it, in ``reasoning_content`` deltas (``content: null``); a request that
+sends it back is refused, as DeepSeek does.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any
 import attrs
 
 from openheim.foundation.models import Usage
-from openheim.testing.script import HttpError, RecordedRequest, Reply, TextChunk, ToolCallChunk
+from openheim.testing.script import (
+    Chunk,
+    HttpError,
+    RecordedRequest,
+    Reply,
+    TextChunk,
+    ThinkingChunk,
+    ToolCallChunk,
+)
 from openheim.testing.wire import (
     Headers,
     PlainResponse,
@@ -28,6 +38,7 @@ from openheim.testing.wire import (
 PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 DONE_EVENT = b"data: [DONE]\n\n"
 SYSTEM_FINGERPRINT = "fp_fake"
+REASONING_EFFORTS = frozenset({"minimal", "low", "medium", "high"})
 
 _ERROR_KINDS: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -80,10 +91,15 @@ def _tool_call_delta(chunk: ToolCallChunk) -> dict[str, Any]:
     return item
 
 
-def _delta(chunk: TextChunk | ToolCallChunk) -> dict[str, Any]:
+def _delta(chunk: Chunk) -> dict[str, Any] | None:
+    """The delta for one chunk; ``None`` for what this format has no words for."""
     if isinstance(chunk, TextChunk):
         return {"content": chunk.text}
-    return {"tool_calls": [_tool_call_delta(chunk)]}
+    if isinstance(chunk, ThinkingChunk):
+        return {"content": None, "reasoning_content": chunk.text}
+    if isinstance(chunk, ToolCallChunk):
+        return {"tool_calls": [_tool_call_delta(chunk)]}
+    return None
 
 
 def stream_events(
@@ -105,7 +121,7 @@ def stream_events(
             payload["usage"] = None
         return sse_event(payload)
 
-    deltas = [_delta(item) for item in reply.chunks] or [{"content": ""}]
+    deltas = [d for item in reply.chunks if (d := _delta(item)) is not None] or [{"content": ""}]
     deltas[0] = {"role": "assistant", **deltas[0]}
     events = [chunk(delta, None) for delta in deltas]
     events.append(chunk({}, reply.effective_finish_reason))
@@ -132,6 +148,8 @@ def completion_body(
             call["function"]["name"] = call["function"]["name"] or item.name
             call["function"]["arguments"] += item.arguments
     message: dict[str, Any] = {"role": "assistant", "content": text or None, "refusal": None}
+    if reply.thinking:
+        message["reasoning_content"] = reply.thinking
     if calls:
         message["tool_calls"] = [calls[index] for index in sorted(calls)]
     body: dict[str, Any] = {
@@ -169,6 +187,18 @@ class OpenAIChatDialect:
             return "you must provide a model parameter"
         if not isinstance(body.get("messages"), list):
             return "'messages' is a required property and must be an array"
+        effort = body.get("reasoning_effort")
+        if effort is not None and effort not in REASONING_EFFORTS:
+            return (
+                f"Invalid value for 'reasoning_effort': {effort!r}. Supported values are: "
+                "'minimal', 'low', 'medium', and 'high'."
+            )
+        for number, message in enumerate(body["messages"]):
+            if isinstance(message, dict) and "reasoning_content" in message:
+                return (
+                    f"messages[{number}]: the reasoning_content field is not accepted in "
+                    "input messages; remove it"
+                )
         return None
 
     def render_reply(

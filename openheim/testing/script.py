@@ -60,7 +60,24 @@ class ToolCallChunk:
     arguments: str = ""
 
 
-Chunk: TypeAlias = TextChunk | ToolCallChunk
+@attrs.frozen
+class ThinkingChunk:
+    """A piece of the model's visible thinking; one streamed chunk, rendered in each format's
+    words (Anthropic ``thinking_delta``, OpenAI-compatible ``reasoning_content``, Gemini
+    ``thought: true`` parts). Script them before the text, as models think first."""
+
+    text: str
+
+
+@attrs.frozen
+class RedactedThinking:
+    """An Anthropic ``redacted_thinking`` block (encrypted ``data``); the other formats have
+    nothing like it and leave it out."""
+
+    data: str = "EmwKAhgBEgy3va3pzix/LafPsn4aDFIT2Xlxh0L5L8rLVyIwxtE3rAFBa8cr3qpP"
+
+
+Chunk: TypeAlias = TextChunk | ToolCallChunk | ThinkingChunk | RedactedThinking
 
 
 class ReplyOptions(TypedDict, total=False):
@@ -110,10 +127,22 @@ class Reply:
             return "tool_calls"
         return "stop"
 
+    @property
+    def thinking(self) -> str:
+        """The visible thinking of this reply, joined."""
+        return "".join(chunk.text for chunk in self.chunks if isinstance(chunk, ThinkingChunk))
+
     @classmethod
-    def text(cls, text: str, *, pieces: int = 3, **options: Unpack[ReplyOptions]) -> Reply:
-        """A text answer streamed in about ``pieces`` chunks."""
-        return cls(text_chunks(text, pieces), **options)
+    def text(
+        cls,
+        text: str,
+        *,
+        pieces: int = 3,
+        thinking: str | None = None,
+        **options: Unpack[ReplyOptions],
+    ) -> Reply:
+        """A text answer streamed in about ``pieces`` chunks, after any ``thinking``."""
+        return cls((*thinking_chunks(thinking), *text_chunks(text, pieces)), **options)
 
     @classmethod
     def tool_call(
@@ -124,10 +153,13 @@ class Reply:
         id: str = "call_1",
         fragments: int = 4,
         text: str | None = None,
+        thinking: str | None = None,
         **options: Unpack[ReplyOptions],
     ) -> Reply:
         """One tool call, optionally after some ``text`` (streamed as one chunk)."""
-        return cls.tool_calls([(id, name, arguments)], fragments=fragments, text=text, **options)
+        return cls.tool_calls(
+            [(id, name, arguments)], fragments=fragments, text=text, thinking=thinking, **options
+        )
 
     @classmethod
     def tool_calls(
@@ -136,10 +168,12 @@ class Reply:
         *,
         fragments: int = 4,
         text: str | None = None,
+        thinking: str | None = None,
         **options: Unpack[ReplyOptions],
     ) -> Reply:
-        """Parallel tool calls ``(id, name, arguments)``, their fragments interleaved."""
-        prefix = text_chunks(text, 1) if text else ()
+        """Parallel tool calls ``(id, name, arguments)``, their fragments interleaved, after
+        any ``thinking`` and ``text``."""
+        prefix = (*thinking_chunks(thinking), *(text_chunks(text, 1) if text else ()))
         return cls((*prefix, *tool_call_chunks(calls, fragments=fragments)), **options)
 
 
@@ -229,6 +263,10 @@ def split_evenly(text: str, pieces: int) -> list[str]:
 
 def text_chunks(text: str, pieces: int = 3) -> tuple[TextChunk, ...]:
     return tuple(TextChunk(part) for part in split_evenly(text, pieces))
+
+
+def thinking_chunks(text: str | None, pieces: int = 2) -> tuple[ThinkingChunk, ...]:
+    return tuple(ThinkingChunk(part) for part in split_evenly(text or "", pieces))
 
 
 def tool_call_chunks(

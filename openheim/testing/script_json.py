@@ -5,6 +5,7 @@ A file holds a list of responses tagged by ``type``::
     [{"type": "reply", "chunks": [{"text": "Hel"}, {"text": "lo"}], "chunk_delay": 0.01},
      {"type": "reply", "chunks": [{"type": "tool_call", "index": 0, "id": "call_1",
                                     "name": "echo", "arguments": "{}"}]},
+     {"type": "reply", "chunks": [{"type": "thinking", "text": "Hmm."}, {"text": "Yes."}]},
      {"type": "http_error", "status": 429, "retry_after": 0.5}]
 
 A chunk without ``type`` is text. Unknown keys are errors: a typo must not silently turn a
@@ -25,10 +26,12 @@ from openheim.testing.script import (
     Chunk,
     ErrorBody,
     HttpError,
+    RedactedThinking,
     Reply,
     Response,
     Script,
     TextChunk,
+    ThinkingChunk,
     ToolCallChunk,
 )
 
@@ -37,6 +40,8 @@ _TAGS: dict[type, str] = {
     HttpError: "http_error",
     TextChunk: "text",
     ToolCallChunk: "tool_call",
+    ThinkingChunk: "thinking",
+    RedactedThinking: "redacted_thinking",
 }
 
 

@@ -6,6 +6,7 @@ from openheim.config.load import load_config, parse_config
 from openheim.config.model import ProviderKind
 from openheim.config.template import DEFAULT_CONFIG, write_default_config
 from openheim.foundation.errors import ConfigError
+from openheim.foundation.models import ReasoningLevel
 
 PATH = Path("/home/u/.openheim/config.toml")
 
@@ -195,3 +196,25 @@ def test_permissions_policy() -> None:
     assert parse_config(MINIMAL, PATH).permissions.for_tool("anything") is Policy.ALLOW
     message = error_for(MINIMAL + '[permissions]\nwrite_file = "maybe"\n')
     assert "`permissions.write_file` is 'maybe'; fix: use one of allow, ask, deny." in message
+
+
+def test_reasoning_per_provider_and_per_model() -> None:
+    config = parse_config(MINIMAL, PATH)
+    assert config.providers["local"].reasoning_for("m1") is ReasoningLevel.OFF
+    text = MINIMAL + 'reasoning = "low"\n[providers.local.reasoning_by_model]\n"m2" = "high"\n'
+    local = parse_config(text, PATH).providers["local"]
+    assert local.reasoning is ReasoningLevel.LOW
+    assert local.reasoning_for("m1") is ReasoningLevel.LOW
+    assert local.reasoning_for("m2") is ReasoningLevel.HIGH
+    inline = MINIMAL + 'reasoning_by_model = { "m1" = "medium" }\n'
+    assert parse_config(inline, PATH).providers["local"].reasoning_for("m1") is (
+        ReasoningLevel.MEDIUM
+    )
+
+
+def test_unknown_reasoning_level_names_the_key_and_the_choices() -> None:
+    message = error_for(MINIMAL + 'reasoning = "max"\n')
+    assert "`providers.local.reasoning` is 'max'" in message
+    assert '"off", "low", "medium" or "high"' in message
+    message = error_for(MINIMAL + '[providers.local.reasoning_by_model]\n"m1" = 3\n')
+    assert "`providers.local.reasoning_by_model.m1` must be a string" in message

@@ -13,8 +13,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openheim.providers.base import ProviderEvent, TextDelta
-from tests.providers.streams import anthropic, end_of, gemini, openai, split_at, text_of
+from openheim.providers.base import ProviderEvent, TextDelta, ThinkingDelta
+from tests.providers.streams import (
+    anthropic,
+    end_of,
+    gemini,
+    openai,
+    split_at,
+    text_of,
+    thoughts_of,
+)
 
 DIALECTS = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
 #: Gemini frames events with LF only; the others accept CRLF as SSE allows.
@@ -22,12 +30,17 @@ CRLF = {"openai": True, "anthropic": True, "gemini": False}
 
 
 def check(module: ModuleType, chunks: list[bytes], context: object = None) -> None:
-    """Text arrives as it streams; tool calls arrive assembled, with the end."""
+    """Text and thoughts arrive as they stream, apart; tool calls arrive assembled, with the
+    end, which also carries the thinking to send back."""
     decode: Callable[..., list[ProviderEvent]] = module.decode
     events = decode(*chunks)
-    assert end_of(events) == module.EXPECTED_END, context
-    assert text_of(events) == module.EXPECTED_END.text, context
-    assert [e for e in events if not isinstance(e, TextDelta)] == [module.EXPECTED_END], context
+    end = module.EXPECTED_END
+    assert end_of(events) == end, context
+    assert text_of(events) == end.text, context
+    assert end.reasoning is not None
+    assert thoughts_of(events) == end.reasoning.text, context
+    streamed = (TextDelta, ThinkingDelta)
+    assert [e for e in events if not isinstance(e, streamed)] == [end], context
 
 
 @pytest.mark.parametrize("name", DIALECTS)

@@ -19,7 +19,7 @@ from openheim.agent.events import (
 from openheim.config.load import parse_config
 from openheim.config.paths import Paths
 from openheim.foundation.errors import ConfigError, ProviderError
-from openheim.foundation.models import Role, ToolCall
+from openheim.foundation.models import ReasoningLevel, Role, ToolCall
 from openheim.permissions import Answer
 from openheim.session import SessionOptions, SessionRegistry, open_runtime
 from openheim.testing import FakeLLMServer, HttpError, Reply, open_fake_llm
@@ -187,6 +187,31 @@ async def test_set_model_applies_to_the_next_turn(
         with pytest.raises(ConfigError):
             session.set_model("gpt-0")
     assert [r.body["model"] for r in llm.requests] == ["m1", "m2"]
+
+
+async def test_set_reasoning_overrides_the_config_for_the_session(
+    llm: FakeLLMServer, paths: Paths, tmp_path: Path
+) -> None:
+    llm.script.extend([Reply.text(text) for text in "abcd"])
+    extra = '[providers.fake.reasoning_by_model]\n"m2" = "high"\n'
+    config = parse_config(config_text(llm, extra), paths.config_file)
+    async with (
+        open_runtime(config, paths, env={}) as runtime,
+        SessionRegistry.open(runtime) as sessions,
+    ):
+        session = await sessions.create(SessionOptions(cwd=tmp_path))
+        assert session.reasoning is ReasoningLevel.OFF
+        await session.prompt("config: off for m1")
+        session.set_model("m2")
+        await session.prompt("config: high for m2")
+        assert session.set_reasoning("low") is ReasoningLevel.LOW
+        await session.prompt("overridden")
+        with pytest.raises(ConfigError, match="use one of off, low, medium, high"):
+            session.set_reasoning("max")
+        assert session.set_reasoning(None) is ReasoningLevel.HIGH
+        await session.prompt("back to the config")
+    efforts = [r.body.get("reasoning_effort") for r in llm.requests]
+    assert efforts == [None, "high", "low", "high"]
 
 
 @pytest.mark.parametrize(

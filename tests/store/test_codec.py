@@ -9,7 +9,7 @@ from pathlib import Path
 
 import attrs
 
-from openheim.foundation.models import Conversation, Message, Role, ToolCall, Usage
+from openheim.foundation.models import Conversation, Message, Reasoning, Role, ToolCall, Usage
 from openheim.store import codec
 from openheim.store.base import META_FIELDS, ConversationMeta
 from openheim.store.files import FileHistoryStore
@@ -87,3 +87,33 @@ async def test_a_minimal_file_loads_with_defaults(tmp_path: Path) -> None:
     assert loaded.messages[-1] == Message.assistant("hi")
     [meta] = await store.list()
     assert meta.id == conversation_id and meta.title is None
+
+
+#: Thinking stored with assistant messages: text, the wire format, and the provider's blocks.
+REASONING = FIXTURES / "v1_reasoning.json"
+
+
+async def test_files_from_before_reasoning_load_without_it() -> None:
+    for fixture in (FULL, MINIMAL):
+        loaded = codec.from_document(json.loads(fixture.read_text(encoding="utf-8")))
+        assert all(message.reasoning is None for message in loaded.messages)
+        assert "reasoning" not in json.dumps(codec.to_document(loaded))
+
+
+async def test_reasoning_round_trips_and_its_blocks_go_back_unchanged(tmp_path: Path) -> None:
+    document = json.loads(REASONING.read_text(encoding="utf-8"))
+    conversation_id = document["meta"]["id"]
+    shutil.copy(REASONING, tmp_path / f"{conversation_id}.json")
+    store = FileHistoryStore(tmp_path)
+
+    loaded = await store.load(conversation_id)
+    first = loaded.messages[1].reasoning
+    assert first is not None
+    assert (first.text, first.format) == ("I should read it first.", "anthropic")
+    assert first.provider_blocks("anthropic") == document["messages"][1]["reasoning"]["blocks"]
+    assert first.provider_blocks("gemini") == []
+    assert loaded.messages[3].reasoning == Reasoning("It is short.", "openai-chat")
+    assert loaded.messages[4].reasoning == Reasoning("Half a thou")
+
+    await store.save(loaded)
+    assert json.loads(store.path_for(conversation_id).read_text(encoding="utf-8")) == document

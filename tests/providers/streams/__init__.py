@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import itertools
 
-from openheim.providers.base import ProviderEvent, StreamDecoder, StreamEnd, TextDelta
+from openheim.providers.base import (
+    ProviderEvent,
+    StreamDecoder,
+    StreamEnd,
+    TextDelta,
+    ThinkingDelta,
+)
 
 
 def decode_all(decoder: StreamDecoder, chunks: tuple[bytes, ...]) -> list[ProviderEvent]:
@@ -26,3 +32,7 @@ def end_of(events: list[ProviderEvent]) -> StreamEnd:
 
 def text_of(events: list[ProviderEvent]) -> str:
     return "".join(event.text for event in events if isinstance(event, TextDelta))
+
+
+def thoughts_of(events: list[ProviderEvent]) -> str:
+    return "".join(event.text for event in events if isinstance(event, ThinkingDelta))

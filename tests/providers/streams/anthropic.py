@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openheim.foundation.models import ToolCall, Usage
+from openheim.foundation.models import Reasoning, ToolCall, Usage
 from openheim.providers.anthropic import AnthropicStreamDecoder
 from openheim.providers.base import FinishReason, ProviderEvent, StreamEnd
 from tests.providers.streams import decode_all
@@ -90,26 +90,29 @@ REALISTIC_STREAM = sse(
         input_tokens=472, output_tokens=2, cache_creation_input_tokens=0, cache_read_input_tokens=0
     ),
     block_start(0, {"type": "thinking", "thinking": "", "signature": ""}),
-    block_delta(0, type="thinking_delta", thinking="Hmm."),
+    block_delta(0, type="thinking_delta", thinking="Hmm. "),
+    block_delta(0, type="thinking_delta", thinking="Both files — ünïcode."),
     block_delta(0, type="signature_delta", signature="EqQB"),
     block_stop(0),
-    text_start(1),
-    PING,
-    text_delta(1, "Let me "),
-    text_delta(1, "check both files — ünïcode 😀."),
+    block_start(1, {"type": "redacted_thinking", "data": "EmwKAhgB"}),
     block_stop(1),
-    tool_start(2, "toolu_01A", "read_file"),
-    json_delta(2, ""),
-    json_delta(2, '{"pa'),
-    json_delta(2, 'th": "src/'),
-    json_delta(2, 'main.py"}'),
+    text_start(2),
+    PING,
+    text_delta(2, "Let me "),
+    text_delta(2, "check both files — ünïcode 😀."),
     block_stop(2),
-    tool_start(3, "toolu_01B", "list_dir"),
+    tool_start(3, "toolu_01A", "read_file"),
     json_delta(3, ""),
-    json_delta(3, '{"path"'),
-    json_delta(3, ': "."'),
-    json_delta(3, "}"),
+    json_delta(3, '{"pa'),
+    json_delta(3, 'th": "src/'),
+    json_delta(3, 'main.py"}'),
     block_stop(3),
+    tool_start(4, "toolu_01B", "list_dir"),
+    json_delta(4, ""),
+    json_delta(4, '{"path"'),
+    json_delta(4, ': "."'),
+    json_delta(4, "}"),
+    block_stop(4),
     message_delta("tool_use", output_tokens=89),
     MESSAGE_STOP,
 )
@@ -122,6 +125,17 @@ EXPECTED_END = StreamEnd(
     ),
     finish_reason=FinishReason.TOOL_CALLS,
     usage=Usage(input_tokens=472, output_tokens=89),
+    reasoning=Reasoning(
+        text="Hmm. Both files — ünïcode.",
+        format="anthropic",
+        blocks=json.dumps(
+            [
+                {"type": "thinking", "thinking": "Hmm. Both files — ünïcode.", "signature": "EqQB"},
+                {"type": "redacted_thinking", "data": "EmwKAhgB"},
+            ],
+            ensure_ascii=False,
+        ),
+    ),
 )
 
 

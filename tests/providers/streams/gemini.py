@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openheim.foundation.models import ToolCall, Usage
+from openheim.foundation.models import Reasoning, ToolCall, Usage
 from openheim.providers.base import FinishReason, ProviderEvent, StreamEnd
 from openheim.providers.gemini_stream import GeminiStreamDecoder
 from tests.providers.streams import decode_all
@@ -58,7 +58,8 @@ FINAL_USAGE = {
 }
 
 REALISTIC_STREAM = sse(
-    response({"text": "The user wants both files.", "thought": True}, usage=PROMPT_USAGE),
+    response({"text": "The user wants ", "thought": True}, usage=PROMPT_USAGE),
+    response({"text": "both files — ünïcode.", "thought": True}, usage=PROMPT_USAGE),
     response(text("Let me "), usage=PROMPT_USAGE),
     response(text("check both files — ünïcode 😀."), usage=PROMPT_USAGE),
     response(
@@ -77,6 +78,14 @@ EXPECTED_END = StreamEnd(
     ),
     finish_reason=FinishReason.TOOL_CALLS,
     usage=Usage(input_tokens=120, output_tokens=45, cache_read_tokens=100),
+    reasoning=Reasoning(
+        text="The user wants both files — ünïcode.",
+        format="gemini",
+        blocks=json.dumps(
+            [{"text": "The user wants both files — ünïcode.", "thought": True}],
+            ensure_ascii=False,
+        ),
+    ),
 )
 
 

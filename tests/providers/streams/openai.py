@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from openheim.foundation.models import ToolCall, Usage
+from openheim.foundation.models import Reasoning, ToolCall, Usage
 from openheim.providers.base import FinishReason, ProviderEvent, StreamEnd
 from openheim.providers.openai import OpenAIStreamDecoder
 from tests.providers.streams import decode_all
@@ -67,6 +67,8 @@ USAGE_CHUNK = {
 
 REALISTIC_STREAM = b": OPENROUTER PROCESSING\n\n" + sse(
     chunk({"role": "assistant", "content": ""}),
+    chunk({"content": None, "reasoning_content": "The user wants "}),
+    chunk({"content": None, "reasoning_content": "both files — ünïcode."}),
     chunk({"content": "Let me "}),
     chunk({"content": "check both files — ünïcode 😀."}),
     tool_chunk(call_fragment(0, id="call_a", name="read_file")),
@@ -89,6 +91,7 @@ EXPECTED_END = StreamEnd(
     ),
     finish_reason=FinishReason.TOOL_CALLS,
     usage=Usage(input_tokens=120, output_tokens=45, cache_read_tokens=100),
+    reasoning=Reasoning(text="The user wants both files — ünïcode.", format="openai-chat"),
 )
 
 
