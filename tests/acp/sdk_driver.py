@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -40,6 +41,21 @@ class Recorder:
         return taken
 
 
+def spawn(recorder: Recorder, cwd: str) -> Any:
+    """``openheim acp`` as the SDK's child, with our environment (the SDK passes only a few
+    variables) and its stderr left to ours (the SDK would pipe it and never read it)."""
+    return spawn_agent_process(
+        recorder,
+        sys.executable,
+        "-m",
+        "openheim",
+        "acp",
+        env=dict(os.environ),
+        cwd=cwd,
+        transport_kwargs={"stderr": None},
+    )
+
+
 def dump(value: Any) -> Any:
     return (
         None if value is None else value.model_dump(mode="json", by_alias=True, exclude_none=True)
@@ -49,16 +65,7 @@ def dump(value: Any) -> Any:
 async def lifecycle(cwd: str, extra: str) -> dict[str, Any]:
     recorder = Recorder()
     out: dict[str, Any] = {}
-    async with spawn_agent_process(
-        recorder,
-        sys.executable,
-        "-m",
-        "openheim",
-        "acp",
-        env=dict(__import__("os").environ),
-        cwd=cwd,
-        transport_kwargs={"stderr": None},
-    ) as (conn, _process):
+    async with spawn(recorder, cwd) as (conn, _process):
         init = await conn.initialize(protocol_version=PROTOCOL_VERSION)
         out["initialize"] = dump(init)
         created = await conn.new_session(cwd=cwd, additional_directories=[extra], mcp_servers=[])
@@ -94,16 +101,7 @@ async def lifecycle(cwd: str, extra: str) -> dict[str, Any]:
 async def reload(cwd: str, session_id: str) -> dict[str, Any]:
     """A new agent process loads a session the first one created and never prompted."""
     recorder = Recorder()
-    async with spawn_agent_process(
-        recorder,
-        sys.executable,
-        "-m",
-        "openheim",
-        "acp",
-        env=dict(__import__("os").environ),
-        cwd=cwd,
-        transport_kwargs={"stderr": None},
-    ) as (conn, _process):
+    async with spawn(recorder, cwd) as (conn, _process):
         await conn.initialize(protocol_version=PROTOCOL_VERSION)
         loaded = await conn.load_session(session_id=session_id, cwd=cwd, mcp_servers=[])
         return {"load": dump(loaded), "updates": recorder.take()}
