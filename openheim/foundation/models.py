@@ -58,9 +58,32 @@ class ToolDefinition:
 
 
 @attrs.frozen
+class FileDiff:
+    """A file a tool changed, for clients that draw diffs; ``path`` is absolute and
+    ``old_text`` None for a file the tool created."""
+
+    path: str
+    old_text: str | None
+    new_text: str
+
+
+@attrs.frozen
+class Location:
+    """A file (absolute path) and, when known, a 1-based line a tool looked at or changed."""
+
+    path: str
+    line: int | None = None
+
+
+@attrs.frozen
 class ToolResult:
+    """What a tool returns. ``content`` is all the model sees; ``diffs`` and ``locations`` are
+    for the faces (an editor's diff view, a terminal's coloured diff) and are not stored."""
+
     content: str
     is_error: bool = False
+    diffs: tuple[FileDiff, ...] = ()
+    locations: tuple[Location, ...] = ()
 
 
 @attrs.frozen

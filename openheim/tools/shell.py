@@ -20,7 +20,7 @@ import trio
 from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.foundation.processes import signal_group
 from openheim.sandbox.process import open_sandboxed_process
-from openheim.tools.base import ToolContext
+from openheim.tools.base import ToolContext, ToolKind
 
 _READ_CHUNK = 64 * 1024
 #: How long to keep reading after the group is killed; a child that left the group with
@@ -100,6 +100,8 @@ async def _drain(stream: trio.abc.ReceiveStream, sink: _CappedOutput) -> None:
 
 class ExecuteCommandTool:
     """The ``execute_command`` tool. See the module docstring for the process discipline."""
+
+    kind = ToolKind.EXECUTE
 
     def __init__(
         self,
