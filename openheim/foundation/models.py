@@ -77,13 +77,14 @@ class Location:
 
 @attrs.frozen
 class ToolResult:
-    """What a tool returns. ``content`` is all the model sees; ``diffs`` and ``locations`` are
-    for the faces (an editor's diff view, a terminal's coloured diff) and are not stored."""
+    """What a tool returns. ``content`` is all the model sees, and what results compare by;
+    ``diffs`` and ``locations`` are for the faces (an editor's diff view, a terminal's coloured
+    diff) and are not stored in the history."""
 
     content: str
     is_error: bool = False
-    diffs: tuple[FileDiff, ...] = ()
-    locations: tuple[Location, ...] = ()
+    diffs: tuple[FileDiff, ...] = attrs.field(default=(), eq=False)
+    locations: tuple[Location, ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen

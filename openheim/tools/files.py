@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from openheim.foundation.fsutil import atomic_write_at
-from openheim.foundation.models import ToolDefinition, ToolResult
+from openheim.foundation.models import FileDiff, Location, ToolDefinition, ToolResult
 from openheim.sandbox.fileops import open_final, retrying
 from openheim.sandbox.paths import (
     Access,
@@ -51,6 +51,7 @@ from openheim.tools.common import (
     required_str,
     resolve_path,
 )
+from openheim.tools.textfile import NotText, file_diff, old_text_at
 
 __all__ = ["ReadFileTool", "WriteFileTool", "cap_text", "read_text_sync", "resolve_path"]
 
@@ -296,8 +297,14 @@ def write_text_sync(
     data = content.encode("utf-8")
     name = str(path) if shown is None else shown
     confinement = Confinement.of(policy or unconfined().policy, Access.WRITE)
+    diffs: tuple[FileDiff, ...] = ()
 
     def write(resolved: Resolved) -> None:
+        nonlocal diffs
+        try:
+            diffs = file_diff(str(path), old_text_at(resolved), content)
+        except (NotText, OSError):
+            diffs = ()  # nothing a client could diff; the write itself decides what fails
         if quota is not None:
             quota.reserve(resolved.dir_fd, resolved.name, len(data))
         atomic_write_at(resolved.dir_fd, resolved.name, data, shown=name)
@@ -306,7 +313,9 @@ def write_text_sync(
         retrying(confinement, absolute(path), write, missing=Missing.CREATE)
     except OSError as exc:
         return os_error("write", name, exc)
-    return ToolResult(f"Wrote {len(data)} bytes to {name}")
+    return ToolResult(
+        f"Wrote {len(data)} bytes to {name}", diffs=diffs, locations=(Location(str(path)),)
+    )
 
 
 class WriteFileTool:
@@ -349,6 +358,8 @@ class WriteFileTool:
             denied = await check_for_editor(raw, path, Access.WRITE, policy)
             if denied is not None:
                 return denied
+            # No diff: asking the editor for the old text first would cost a round trip on
+            # every write, and the editor shows its own buffer's changes anyway.
             try:
                 await context.files.write_text(path, content)
             except NotImplementedError:
@@ -356,7 +367,10 @@ class WriteFileTool:
             except FileAccessError as exc:
                 return ToolResult(f"Cannot write {as_sent(raw)}: {exc}", is_error=True)
             else:
-                return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {as_sent(raw)}")
+                return ToolResult(
+                    f"Wrote {len(content.encode('utf-8'))} bytes to {as_sent(raw)}",
+                    locations=(Location(str(path)),),
+                )
         # Not abandoned on cancel: the thread must finish so no temp file is left behind.
         try:
             return await trio.to_thread.run_sync(
