@@ -8,7 +8,7 @@ no server path ever reaches the model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -31,19 +31,21 @@ from openheim.tools.common import (
 from openheim.tools.globbing import BadPattern, compile_glob
 from openheim.tools.walk import Target, Walk, ancestor_rules, open_target
 
+T = TypeVar("T")
+
 
 async def in_tree(
     raw: str,
     context: ToolContext,
-    body: Callable[[Confinement, Target, str], ToolResult],
-) -> ToolResult:
+    body: Callable[[Confinement, Target, str], T],
+) -> T | ToolResult:
     """Open the tree at ``raw`` (relative to the cwd) and run ``body`` on it in a worker
     thread; a refused or missing path becomes the error the model sees."""
     path = resolve_path(raw, context.cwd)
     policy: SandboxPolicy = context.sandbox.policy
     shown = as_sent(raw)
 
-    def run() -> ToolResult:
+    def run() -> T | ToolResult:
         confinement = Confinement.of(policy, Access.READ)
         try:
             target = open_target(confinement, absolute(path))
