@@ -43,6 +43,15 @@ class ToolCallFinished:
 
 
 @attrs.frozen
+class ToolCallProgress:
+    """A running call's output so far: its last few KiB, sent at most every ~100 ms while it
+    changes (a command's stdout and stderr as they come), for live views."""
+
+    call: ToolCall
+    output: str
+
+
+@attrs.frozen
 class ProviderRetrying:
     """The provider call failed transiently and will be retried; ``message`` says how."""
 
@@ -60,4 +69,11 @@ class TurnFinished:
     cost_usd: float | None = None
 
 
-AgentEvent = MessageChunk | ToolCallStarted | ToolCallFinished | ProviderRetrying | TurnFinished
+AgentEvent = (
+    MessageChunk
+    | ToolCallStarted
+    | ToolCallProgress
+    | ToolCallFinished
+    | ProviderRetrying
+    | TurnFinished
+)
