@@ -29,6 +29,8 @@ _PIPE_GRACE_SECS = 1.0
 #: What a live view of a running command gets: its last bytes, at most this often.
 LIVE_TAIL_BYTES = 8 * 1024
 LIVE_INTERVAL_SECS = 0.1
+#: A command that is done sooner streams nothing: its result follows at once anyway.
+LIVE_DELAY_SECS = 0.5
 
 
 @attrs.define
@@ -75,7 +77,9 @@ class _LiveTail:
 
 
 async def _report(tail: _LiveTail, progress: Progress) -> None:
-    """Send the tail whenever it changed, at most every ``LIVE_INTERVAL_SECS``."""
+    """Send the tail whenever it changed, at most every ``LIVE_INTERVAL_SECS``, from
+    ``LIVE_DELAY_SECS`` on."""
+    await trio.sleep(LIVE_DELAY_SECS)
     while True:
         await tail.changed.wait()
         tail.changed = trio.Event()
