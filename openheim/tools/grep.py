@@ -232,6 +232,7 @@ def _answer(
     single file as the model named it."""
     shown = as_sent(raw)
     base = resolve_path(raw, context.cwd)
+    found.lines.sort(key=lambda line: (line.path, line.number))
     if is_file:
         found.lines = [attrs.evolve(line, path=shown) for line in found.lines]
         prefix = ""
