@@ -7,6 +7,7 @@ is shared, so a tool call, a stop reason or a permission question reads the same
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -51,16 +52,20 @@ def tool_finished(event: ToolCallFinished) -> str:
     return f"{mark} {event.call.name} ({event.duration:.2f} s){detail}"
 
 
-def diff_lines(result: ToolResult) -> list[str]:
+def diff_lines(result: ToolResult, cwd: Path | None = None) -> list[str]:
     """The unified diff of each file a call changed, for a terminal: at most ``DIFF_LINES``
-    lines a file, then a note of how many more there were. Empty for a failed call."""
+    lines a file, then a note of how many more there were; paths relative to ``cwd`` (the
+    process's) when they lie in it. Empty for a failed call."""
     if result.is_error:
         return []
+    base = cwd or Path.cwd()
     lines: list[str] = []
     for diff in result.diffs:
-        text = unified_diff(diff.old_text or "", diff.new_text, diff.path.lstrip("/"))
+        path = Path(diff.path)
+        name = str(path.relative_to(base)) if path.is_relative_to(base) else diff.path
+        text = unified_diff(diff.old_text or "", diff.new_text, name.lstrip("/"))
         if diff.old_text is None:
-            text = text.replace(f"--- a/{diff.path.lstrip('/')}", "--- /dev/null", 1)
+            text = text.replace(f"--- a/{name.lstrip('/')}", "--- /dev/null", 1)
         shown = text.splitlines()
         if len(shown) > DIFF_LINES:
             shown = [*shown[:DIFF_LINES], f"… {len(shown) - DIFF_LINES} more diff lines"]
