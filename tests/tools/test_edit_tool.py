@@ -177,3 +177,24 @@ async def test_an_editor_buffer_is_edited_instead_of_the_disk(tmp_path: Path) ->
     assert editor.buffers[target] == "edited buffer\n"
     assert target.read_text() == "on disk\n"
     assert result.diffs == (FileDiff(str(target), "unsaved buffer\n", "edited buffer\n"),)
+
+
+def test_a_result_with_diffs_is_stored_as_its_text_alone() -> None:
+    from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult
+    from openheim.store.codec import from_document, to_document
+
+    call = ToolCall("c1", "edit_file", "{}")
+    result = ToolResult(
+        "Edited a", diffs=(FileDiff("/w/a", "x", "y"),), locations=(Location("/w/a", 1),)
+    )
+    conversation = Conversation(id="c")
+    conversation.append(Message.assistant(None, (call,)))
+    conversation.append(Message.tool(call, result))
+    document = to_document(conversation)
+    assert document["messages"][1] == {
+        "role": "tool",
+        "content": "Edited a",
+        "tool_call_id": "c1",
+        "tool_name": "edit_file",
+    }
+    assert from_document(document).messages == conversation.messages
