@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from openheim.foundation.errors import ClientError
 from openheim.foundation.models import ToolResult
 from openheim.sandbox.paths import Access, Confinement, InvalidPath, PathRefused, check
 from openheim.sandbox.policy import SandboxPolicy
@@ -78,7 +79,7 @@ def os_error(action: str, path: str, exc: OSError) -> ToolResult:
     return ToolResult(message, is_error=True)
 
 
-class ArgumentError(ValueError):
+class ArgumentError(ClientError, ValueError):
     """An argument the model got wrong; its message goes back to the model."""
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from openheim.foundation.errors import ClientError
 from openheim.tools.common import ArgumentError
 
 #: Text this long or longer in the model's diff is cut, with a note.
@@ -23,7 +24,7 @@ class Edit:
     replace_all: bool = False
 
 
-class EditFailed(ValueError):
+class EditFailed(ClientError, ValueError):
     """An edit that cannot apply; the message names the path as the model sent it."""
 
 

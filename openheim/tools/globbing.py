@@ -8,8 +8,10 @@ from __future__ import annotations
 import functools
 import re
 
+from openheim.foundation.errors import ClientError
 
-class BadPattern(ValueError):
+
+class BadPattern(ClientError, ValueError):
     """A glob the translator cannot read; the message is for the model."""
 
 

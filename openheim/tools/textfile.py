@@ -8,6 +8,7 @@ import errno
 import os
 import stat
 
+from openheim.foundation.errors import ClientError
 from openheim.foundation.models import FileDiff
 from openheim.sandbox.fileops import open_final
 from openheim.sandbox.paths import Resolved
@@ -18,7 +19,7 @@ EDIT_LIMIT = 4 * 1024 * 1024
 DIFF_PAYLOAD_LIMIT = 512 * 1024
 
 
-class NotText(ValueError):
+class NotText(ClientError, ValueError):
     """The file is binary, not UTF-8, not a regular file, or too large to edit."""
 
 
