@@ -156,8 +156,10 @@ class _Renderer:
             case ToolCallStarted(call=call):
                 self.end_answer()
                 self.terminal.note(render.tool_started(call))
-            case ToolCallFinished():
+            case ToolCallFinished(result=result):
                 self.terminal.note(render.tool_finished(event))
+                for line in render.diff_lines(result):
+                    self.terminal.note(line)
             case ProviderRetrying():
                 self.terminal.note(render.retrying(event))
             case McpStartup():

@@ -48,9 +48,6 @@ class Mode(enum.StrEnum):
     AUTO = "auto"
 
 
-#: Built-in tools that only read; in ``ask`` mode every other tool is asked about.
-READ_ONLY_TOOLS = frozenset({"read_file", "list_dir", "glob", "grep"})
-
 #: Asks whoever is at the other end; ``None`` means nobody answered (timeout, no terminal).
 Asker = Callable[[ToolCall], Awaitable[Answer | None]]
 
@@ -65,14 +62,17 @@ class PermissionPolicy:
 
 
 class SessionPermissions:
-    """One session's view of the policy under its mode: remembers "always" answers per tool."""
+    """One session's view of the policy under its mode: remembers "always" answers per tool.
+
+    ``read_only`` says which tools ``ask`` mode lets run unasked (the session passes its
+    registry's ``only_reads``, which goes by each tool's declared kind); by default none."""
 
     def __init__(
         self,
         policy: PermissionPolicy,
         *,
         mode: Mode = Mode.CODE,
-        read_only: Callable[[str], bool] = READ_ONLY_TOOLS.__contains__,
+        read_only: Callable[[str], bool] = lambda name: False,
     ) -> None:
         self.policy = policy
         self.mode = mode

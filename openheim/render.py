@@ -7,6 +7,7 @@ is shared, so a tool call, a stop reason or a permission question reads the same
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import trio
 
@@ -18,8 +19,12 @@ from openheim.agent.events import (
     ToolCallFinished,
     TurnFinished,
 )
-from openheim.foundation.models import ToolCall
+from openheim.foundation.models import ToolCall, ToolResult
 from openheim.permissions import Answer
+from openheim.tools.edit_core import unified_diff
+
+#: Diff lines a terminal shows per changed file; the rest is summed up in one line.
+DIFF_LINES = 80
 
 _ANSWERS = {
     "y": Answer.ALLOW_ONCE,
@@ -46,6 +51,40 @@ def tool_finished(event: ToolCallFinished) -> str:
     first = result.content.strip().splitlines()[0] if result.content.strip() else ""
     detail = f": {shorten(first)}" if result.is_error else ""
     return f"{mark} {event.call.name} ({event.duration:.2f} s){detail}"
+
+
+def diff_lines(result: ToolResult, cwd: Path | None = None) -> list[str]:
+    """The unified diff of each file a call changed, for a terminal: at most ``DIFF_LINES``
+    lines a file, then a note of how many more there were; paths relative to ``cwd`` (the
+    process's) when they lie in it. Empty for a failed call."""
+    if result.is_error:
+        return []
+    base = cwd or Path.cwd()
+    lines: list[str] = []
+    for diff in result.diffs:
+        path = Path(diff.path)
+        name = str(path.relative_to(base)) if path.is_relative_to(base) else diff.path
+        text = unified_diff(diff.old_text or "", diff.new_text, name.lstrip("/"))
+        if diff.old_text is None:
+            text = text.replace(f"--- a/{name.lstrip('/')}", "--- /dev/null", 1)
+        shown = text.splitlines()
+        if len(shown) > DIFF_LINES:
+            shown = [*shown[:DIFF_LINES], f"… {len(shown) - DIFF_LINES} more diff lines"]
+        lines.extend(shown)
+    return lines
+
+
+def diff_style(line: str) -> str:
+    """The colour a diff line gets in a rich terminal."""
+    if line.startswith(("+++", "---")):
+        return "bold"
+    if line.startswith("+"):
+        return "green"
+    if line.startswith("-"):
+        return "red"
+    if line.startswith("@@"):
+        return "cyan"
+    return "dim" if line.startswith("…") else ""
 
 
 def retrying(event: ProviderRetrying) -> str:

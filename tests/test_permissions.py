@@ -1,5 +1,7 @@
 from openheim.foundation.models import ToolCall
 from openheim.permissions import Answer, Mode, PermissionPolicy, Policy, SessionPermissions
+from openheim.tools.base import ToolRegistry
+from openheim.tools.builtin import builtin_tools
 
 CALL = ToolCall("1", "execute_command", '{"command": "ls"}')
 
@@ -54,7 +56,7 @@ async def test_nobody_to_ask_is_a_denial_and_allow_all_overrides() -> None:
 
 async def test_ask_mode_asks_about_all_but_read_only_tools_and_keeps_denials() -> None:
     policy = PermissionPolicy(tools={"write_file": Policy.DENY})
-    permissions = SessionPermissions(policy, mode=Mode.ASK)
+    permissions = SessionPermissions(policy, mode=Mode.ASK, read_only={"read_file"}.__contains__)
     read = ToolCall("1", "read_file", "{}")
     assert not permissions.would_ask(read) and await permissions.check(read, None) is None
     assert permissions.would_ask(CALL)  # execute_command: allowed in code mode, asked here
@@ -67,3 +69,11 @@ async def test_ask_mode_asks_about_all_but_read_only_tools_and_keeps_denials() -
     assert not permissions.would_ask(CALL) and await permissions.check(CALL, None) is None
     permissions.mode = Mode.AUTO
     assert await permissions.check(denied, None) is None
+
+
+def test_ask_mode_lets_tools_that_only_read_or_search_run_unasked() -> None:
+    """Kinds decide, not names: an MCP tool (no kind) and web_fetch (fetch) are asked about."""
+    registry = ToolRegistry(builtin_tools())
+    reads = {name for name in registry.names() if registry.only_reads(name)}
+    assert reads == {"read_file", "list_dir", "glob", "grep"}
+    assert not registry.only_reads("some_mcp__tool")

@@ -19,11 +19,13 @@ from openheim.agent.events import (
     AgentEvent,
     MessageChunk,
     ToolCallFinished,
+    ToolCallProgress,
     ToolCallStarted,
     TurnFinished,
 )
 from openheim.foundation.models import ToolCall
 from openheim.session import Session
+from openheim.tools.base import kind_of
 
 SendUpdate = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -125,11 +127,16 @@ class SessionFeed:
         match event:
             case ToolCallStarted(call=call):
                 self._open[call.id] = call
-                await self._send(schema.tool_call(call, cwd))
+                tool = self.session.tools.get(call.name)
+                kind = kind_of(tool) if tool is not None else None
+                await self._send(schema.tool_call(call, cwd, kind=kind))
                 # An asked call stays pending until the user allows it (the asker says so).
                 if not self.session.permissions.would_ask(call):
                     await self._send(schema.tool_call_in_progress(call.id))
                 self._started.setdefault(call.id, trio.Event()).set()
+            case ToolCallProgress(call=call, output=output):
+                if call.id in self._open:  # never after the call's end
+                    await self._send(schema.tool_call_progress(call.id, output))
             case ToolCallFinished(call=call):
                 self._open.pop(call.id, None)
                 self._started.pop(call.id, None)

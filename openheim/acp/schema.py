@@ -19,12 +19,14 @@ from openheim.agent.events import (
     MessageChunk,
     ThoughtChunk,
     ToolCallFinished,
+    ToolCallProgress,
     ToolCallStarted,
 )
 from openheim.config.model import Config, McpServerConfig
 from openheim.foundation.models import (
     Conversation,
     ImagePart,
+    Location,
     Role,
     ToolCall,
     ToolDefinition,
@@ -32,6 +34,7 @@ from openheim.foundation.models import (
 )
 from openheim.permissions import Answer
 from openheim.store.base import ConversationMeta
+from openheim.tools.builtin import builtin_kinds
 
 PROTOCOL_VERSION = 1
 
@@ -48,7 +51,17 @@ AGENT_CAPABILITIES: Mapping[str, Any] = {
     },
 }
 
-_KINDS = {"execute_command": "execute", "read_file": "read", "write_file": "edit"}
+#: Tools whose ``path`` argument names the file or folder they work on.
+_PATH_TOOLS = frozenset({"read_file", "write_file", "edit_file", "list_dir", "glob", "grep"})
+_TITLES = {
+    "read_file": ("path", "Read"),
+    "write_file": ("path", "Write"),
+    "edit_file": ("path", "Edit"),
+    "list_dir": ("path", "List"),
+    "glob": ("pattern", "Find"),
+    "grep": ("pattern", "Search for"),
+    "web_fetch": ("url", "Fetch"),
+}
 _TITLE_LENGTH = 120
 
 # --- session/update ----------------------------------------------------------------------------
@@ -80,7 +93,9 @@ def user_chunk(text: str) -> dict[str, Any]:
 
 
 def tool_kind(name: str) -> str:
-    return _KINDS.get(name, "other")
+    """The kind a built-in tool declares; ``other`` for any other tool (MCP's). A face that
+    holds the session's registry passes the registered tool's own kind instead."""
+    return builtin_kinds().get(name, "other")
 
 
 def _arguments(call: ToolCall) -> dict[str, Any] | None:
@@ -106,18 +121,16 @@ def tool_title(call: ToolCall) -> str:
     arguments = _arguments(call) or {}
     if call.name == "execute_command" and isinstance(arguments.get("command"), str):
         return _shorten(arguments["command"]) or call.name
-    path = arguments.get("path")
-    if isinstance(path, str) and path:
-        if call.name == "read_file":
-            return f"Read {path}"
-        if call.name == "write_file":
-            return f"Write {path}"
+    argument, verb = _TITLES.get(call.name, ("", ""))
+    value = arguments.get(argument) if argument else None
+    if isinstance(value, str) and value:
+        return _shorten(f"{verb} {value}")
     return call.name
 
 
 def tool_locations(call: ToolCall, cwd: Path) -> list[dict[str, Any]]:
     """Absolute paths the file tools touch, for a client's follow-along view."""
-    if call.name not in ("read_file", "write_file"):
+    if call.name not in _PATH_TOOLS:
         return []
     arguments = _arguments(call) or {}
     raw = arguments.get("path")
@@ -131,12 +144,14 @@ def tool_locations(call: ToolCall, cwd: Path) -> list[dict[str, Any]]:
     return [location]
 
 
-def tool_call(call: ToolCall, cwd: Path, status: str = "pending") -> dict[str, Any]:
+def tool_call(
+    call: ToolCall, cwd: Path, status: str = "pending", kind: str | None = None
+) -> dict[str, Any]:
     update: dict[str, Any] = {
         "sessionUpdate": "tool_call",
         "toolCallId": call.id,
         "title": tool_title(call),
-        "kind": tool_kind(call.name),
+        "kind": kind or tool_kind(call.name),
         "status": status,
         "rawInput": raw_input(call),
     }
@@ -151,12 +166,39 @@ def tool_call_in_progress(call_id: str) -> dict[str, Any]:
 
 
 def tool_output(result: ToolResult) -> dict[str, Any]:
-    """The final fields of a call: status, the output as content, and the raw output."""
-    images = [{"type": "content", "content": image_block(image)} for image in result.images]
-    return {
+    """The final fields of a call: status, the output as content (an edit's as diffs, which
+    editors draw; images after the text), the files and lines it touched, and the raw output."""
+    if result.diffs:
+        content = [
+            {"type": "diff", "path": diff.path, "oldText": diff.old_text, "newText": diff.new_text}
+            for diff in result.diffs
+        ]
+    else:
+        content = [{"type": "content", "content": text_block(result.content)}]
+    content += [{"type": "content", "content": image_block(image)} for image in result.images]
+    fields: dict[str, Any] = {
         "status": "failed" if result.is_error else "completed",
-        "content": [{"type": "content", "content": text_block(result.content)}, *images],
+        "content": content,
         "rawOutput": result.content,
+    }
+    if result.locations:
+        fields["locations"] = [_location(location) for location in result.locations]
+    return fields
+
+
+def _location(location: Location) -> dict[str, Any]:
+    shown: dict[str, Any] = {"path": location.path}
+    if location.line is not None:
+        shown["line"] = location.line
+    return shown
+
+
+def tool_call_progress(call_id: str, output: str) -> dict[str, Any]:
+    """A running call's output so far; ACP replaces the call's content with it."""
+    return {
+        "sessionUpdate": "tool_call_update",
+        "toolCallId": call_id,
+        "content": [{"type": "content", "content": text_block(output)}],
     }
 
 
@@ -177,6 +219,8 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
             return [thought_chunk(text)] if text else []
         case ToolCallStarted(call=call):
             return [tool_call(call, cwd)]
+        case ToolCallProgress(call=call, output=output):
+            return [tool_call_progress(call.id, output)]
         case ToolCallFinished(call=call, result=result):
             return [tool_call_finished(call.id, result)]
         case McpStartup():

@@ -50,6 +50,15 @@ class ToolCallFinished:
 
 
 @attrs.frozen
+class ToolCallProgress:
+    """A running call's output so far: its last few KiB, sent at most every ~100 ms while it
+    changes (a command's stdout and stderr as they come), for live views."""
+
+    call: ToolCall
+    output: str
+
+
+@attrs.frozen
 class ProviderRetrying:
     """The provider call failed transiently and will be retried; ``message`` says how."""
 
@@ -99,6 +108,7 @@ AgentEvent = (
     MessageChunk
     | ThoughtChunk
     | ToolCallStarted
+    | ToolCallProgress
     | ToolCallFinished
     | ProviderRetrying
     | McpStartup

@@ -24,6 +24,7 @@ from openheim.agent.events import (
     StopReason,
     ThoughtChunk,
     ToolCallFinished,
+    ToolCallProgress,
     ToolCallStarted,
     TurnFinished,
 )
@@ -203,11 +204,19 @@ class Turn:
         started = time.monotonic()
         attributes = {"openheim.tool": call.name, "openheim.tool_call_id": call.id}
         with self.observer.span("openheim.tool_call", attributes):
-            result = await self._execute(call)
+            result = await self._execute(call, self._context_for(call))
         self._finished_results[call.id] = result
         await self.events.send(ToolCallFinished(call, result, time.monotonic() - started))
 
-    async def _execute(self, call: ToolCall) -> ToolResult:
+    def _context_for(self, call: ToolCall) -> ToolContext:
+        """The session's context plus where this call reports its output as it runs."""
+
+        async def progress(output: str) -> None:
+            await self.events.send(ToolCallProgress(call, output))
+
+        return attrs.evolve(self.context, progress=progress)
+
+    async def _execute(self, call: ToolCall, context: ToolContext) -> ToolResult:
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(self.tools.names()) or "none"
@@ -221,7 +230,7 @@ class Turn:
             if refusal is not None:
                 return ToolResult(refusal, True)
         try:
-            return await tool.call(arguments, self.context)
+            return await tool.call(arguments, context)
         except Exception as exc:  # a broken tool must not end the turn
             return ToolResult(f"{call.name} failed: {type(exc).__name__}: {exc}", True)
 

@@ -177,6 +177,9 @@ class ServerConfig:
     client_mcp_servers: ClientMcpPolicy | None = None
     #: Bytes a tenant's workspace may hold (with tokens); 0 means no quota.
     max_workspace_bytes: int = 1024 * 1024 * 1024
+    #: ``web_fetch`` for tenants: the server itself then fetches URLs a tenant's model names
+    #: (which may reach services only the server's network sees); off unless set.
+    allow_web_fetch: bool = False
 
 
 @attrs.frozen

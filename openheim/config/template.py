@@ -83,6 +83,7 @@ models = ["llama3.2", "qwen2.5-coder"]
 # workspace_root = "/srv/work"  # tenants get <root>/<tenant>; default: where serve starts
 # allowed_origins = ["https://app.example.com"]
 # on_disconnect = "keep"        # or "cancel" running turns when a client drops
+# allow_web_fetch = false       # true: tenants get the web_fetch tool too
 """
 
 

@@ -126,11 +126,35 @@ class ToolDefinition:
 
 
 @attrs.frozen
+class FileDiff:
+    """A file a tool changed, for clients that draw diffs; ``path`` is absolute and
+    ``old_text`` None for a file the tool created."""
+
+    path: str
+    old_text: str | None
+    new_text: str
+
+
+@attrs.frozen
+class Location:
+    """A file (absolute path) and, when known, a 1-based line a tool looked at or changed."""
+
+    path: str
+    line: int | None = None
+
+
+@attrs.frozen
 class ToolResult:
+    """What a tool returns. ``content`` is all the model sees, and what results compare by;
+    ``diffs`` and ``locations`` are for the faces (an editor's diff view, a terminal's coloured
+    diff) and are not stored in the history."""
+
     content: str
     is_error: bool = False
     #: Images the tool returned (an MCP screenshot tool), sent to the model with the text.
     images: tuple[ImagePart, ...] = ()
+    diffs: tuple[FileDiff, ...] = attrs.field(default=(), eq=False)
+    locations: tuple[Location, ...] = attrs.field(default=(), eq=False)
 
 
 @attrs.frozen

@@ -92,6 +92,8 @@ class ReplView:
                 self._spin(self._running_label())
             case ToolCallFinished(call=call, result=result):
                 self.line(render.tool_finished(event), "red" if result.is_error else "green")
+                for line in render.diff_lines(result):
+                    self.line(line, render.diff_style(line))
                 self._running.pop(call.id, None)
                 # With every tool done the model is asked again: back to thinking.
                 self._spin(self._running_label() if self._running else THINKING)

@@ -101,7 +101,9 @@ class Session:
         #: Where this session's tools may reach, and how they start processes.
         self.sandbox = runtime.sandbox((options.cwd, *options.additional_roots))
         self.permissions = SessionPermissions(
-            runtime.config.permissions, mode=Mode.AUTO if options.allow_all_tools else Mode.CODE
+            runtime.config.permissions,
+            mode=Mode.AUTO if options.allow_all_tools else Mode.CODE,
+            read_only=self.tools.only_reads,
         )
         #: Set once the actor has stopped: its last turn is saved, its MCP servers are gone.
         self.ended = trio.Event()

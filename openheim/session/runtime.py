@@ -153,12 +153,20 @@ class Runtime:
                 command_timeout=limits.command_timeout_secs,
                 output_limit=limits.output_limit_bytes,
                 read_limit=limits.read_limit_bytes,
+                web_fetch=self._may_fetch(),
             ),
             live=self.mcp,
         )
         for tool in self._extra_tools():
             registry.register(tool)
         return registry
+
+    def _may_fetch(self) -> bool:
+        """``web_fetch`` is openheim reaching the network itself: never without the network,
+        and for a server tenant only when ``[server] allow_web_fetch`` says so."""
+        if not self.config.sandbox.network:
+            return False
+        return not self.confined_tenant or self.config.server.allow_web_fetch
 
     def sandbox(self, roots: Sequence[Path]) -> Sandbox:
         """The sandbox of a session working in ``roots`` (its cwd first); a tenant's sessions

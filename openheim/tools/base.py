@@ -7,7 +7,8 @@ sees it; an exception escaping ``call`` is turned into such a result by the agen
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import enum
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -36,6 +37,32 @@ class FileAccess(Protocol):
     async def write_text(self, path: Path, content: str) -> None: ...
 
 
+class ToolKind(enum.StrEnum):
+    """What a tool does, in ACP's words, so an editor can pick an icon and a view. A tool
+    declares it as a ``kind`` attribute; a tool without one (an MCP tool) is ``other``."""
+
+    READ = "read"
+    EDIT = "edit"
+    DELETE = "delete"
+    MOVE = "move"
+    SEARCH = "search"
+    EXECUTE = "execute"
+    THINK = "think"
+    FETCH = "fetch"
+    OTHER = "other"
+
+
+def kind_of(tool: object) -> ToolKind:
+    """The kind ``tool`` declares; ``other`` when it declares none or something else."""
+    kind = getattr(tool, "kind", None)
+    return kind if isinstance(kind, ToolKind) else ToolKind.OTHER
+
+
+#: Called by a long-running tool with its output so far (the tail it keeps), for live views.
+#: The loop provides one per call; it may block while a slow client catches up.
+Progress = Callable[[str], Awaitable[None]]
+
+
 @attrs.frozen
 class ToolContext:
     """What a tool may know about the session that calls it."""
@@ -47,6 +74,8 @@ class ToolContext:
     #: Where the tool may read and write, and how it starts processes. A context made by hand
     #: (a library's own tool, a test) is unconfined, as before sandboxing existed.
     sandbox: Sandbox = attrs.field(factory=unconfined)
+    #: Where a running tool reports its output as it comes; None: nobody is watching.
+    progress: Progress | None = None
 
 
 @runtime_checkable
@@ -113,6 +142,12 @@ class ToolRegistry:
 
     def definitions(self) -> tuple[ToolDefinition, ...]:
         return tuple(tool.definition for tool in self._all().values())
+
+    def only_reads(self, name: str) -> bool:
+        """Whether tool ``name`` only looks (kind read or search): what ``ask`` mode lets run
+        unasked. An unknown tool, or one that declares no kind (MCP's), does not."""
+        tool = self.get(name)
+        return tool is not None and kind_of(tool) in (ToolKind.READ, ToolKind.SEARCH)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None

@@ -16,7 +16,6 @@ are atomic so a crash or a full disk never leaves a half-written file in place o
 from __future__ import annotations
 
 import codecs
-import contextlib
 import io
 import os
 import stat
@@ -27,7 +26,7 @@ import attrs
 import trio
 
 from openheim.foundation.fsutil import atomic_write_at
-from openheim.foundation.models import ToolDefinition, ToolResult
+from openheim.foundation.models import FileDiff, Location, ToolDefinition, ToolResult
 from openheim.sandbox.fileops import open_final, retrying
 from openheim.sandbox.paths import (
     Access,
@@ -36,99 +35,28 @@ from openheim.sandbox.paths import (
     Missing,
     PathRefused,
     Resolved,
-    check,
 )
 from openheim.sandbox.policy import SandboxPolicy
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.sandbox.sandbox import unconfined
-from openheim.tools.base import FileAccessError, ToolContext
+from openheim.tools.base import FileAccessError, ToolContext, ToolKind
+from openheim.tools.common import (
+    ArgumentError,
+    absolute,
+    as_sent,
+    check_for_editor,
+    optional_positive_int,
+    os_error,
+    refused,
+    required_str,
+    resolve_path,
+)
+from openheim.tools.textfile import NotText, file_diff, old_text_at
+
+__all__ = ["ReadFileTool", "WriteFileTool", "cap_text", "read_text_sync", "resolve_path"]
 
 _SNIFF_BYTES = 8 * 1024
 _SKIP_CHUNK = 64 * 1024
-
-
-def resolve_path(raw: str, cwd: Path) -> Path:
-    """``raw`` with ``~`` expanded, made absolute against ``cwd``."""
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else cwd / path
-
-
-def _absolute(path: Path) -> str:
-    """For the resolver; a context's cwd is absolute, but one made by hand may not be."""
-    return str(path if path.is_absolute() else Path.cwd() / path)
-
-
-def _shown(raw: str) -> str:
-    """``raw`` printable: NULs and lone surrogates escaped (they would break the JSON)."""
-    return raw.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\0")
-
-
-def _refused(raw: str, access: Access, policy: SandboxPolicy) -> ToolResult:
-    """A path the policy does not allow, named as the model sent it (never a server path)."""
-    if access is Access.READ and policy.read_anywhere:
-        reason = "is not readable in this session"
-    else:
-        reason = "is outside the workspace"
-    return ToolResult(f"Permission denied: {_shown(raw)} {reason}", is_error=True)
-
-
-async def _check_for_editor(
-    raw: str, path: Path, access: Access, policy: SandboxPolicy
-) -> ToolResult | None:
-    """Refuse a path outside the policy before an editor is asked about it; creates nothing,
-    and leaves every other failure (a file only the editor has) to the editor."""
-
-    def run() -> None:
-        with contextlib.suppress(OSError):
-            check(Confinement.of(policy, access), _absolute(path))
-
-    try:
-        await trio.to_thread.run_sync(run, abandon_on_cancel=True)
-    except PathRefused:
-        return _refused(raw, access, policy)
-    except InvalidPath as exc:
-        return ToolResult(f"Invalid path {_shown(raw)}: {exc}", is_error=True)
-    return None
-
-
-def _os_error(action: str, path: str, exc: OSError) -> ToolResult:
-    """One line the model can act on, for the errors a file operation can expect; ``path`` is
-    the name the model used (a tenant never sees where its workspace lives)."""
-    if isinstance(exc, FileNotFoundError):
-        message = f"File not found: {path}"
-    elif isinstance(exc, IsADirectoryError):
-        message = f"{path} is a directory, not a file"
-    elif isinstance(exc, PermissionError):
-        message = f"Permission denied: cannot {action} {path}"
-    elif isinstance(exc, NotADirectoryError):
-        message = f"Cannot {action} {path}: a parent of it is not a directory"
-    else:
-        message = f"Cannot {action} {path}: {exc.strerror or exc}"
-    return ToolResult(message, is_error=True)
-
-
-class _ArgumentError(ValueError):
-    """An argument the model got wrong; its message goes back to the model."""
-
-
-def _required_str(arguments: dict[str, Any], name: str, *, allow_empty: bool = False) -> str:
-    value = arguments.get(name)
-    if not isinstance(value, str) or not (value or allow_empty):
-        kind = "a string" if allow_empty else "a non-empty string"
-        raise _ArgumentError(f"Missing '{name}' argument: {kind}")
-    return value
-
-
-def _optional_positive_int(arguments: dict[str, Any], name: str) -> int | None:
-    """A whole number >= 1 if given (JSON encoders may send 10 as 10.0)."""
-    value = arguments.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _ArgumentError(f"'{name}' must be a whole number >= 1")
-    return value
 
 
 # --- read_file ---------------------------------------------------------------------------------
@@ -215,11 +143,11 @@ def read_text_sync(
     try:
         return retrying(
             confinement,
-            _absolute(path),
+            absolute(path),
             lambda resolved: _read_at(resolved, name, offset, limit, max_bytes),
         )
     except OSError as exc:
-        return _os_error("read", name, exc)
+        return os_error("read", name, exc)
 
 
 def _read_at(
@@ -276,6 +204,8 @@ def _binary(path: str, size: int) -> ToolResult:
 class ReadFileTool:
     """The ``read_file`` tool: UTF-8 text, optionally a range of lines, capped in bytes."""
 
+    kind = ToolKind.READ
+
     def __init__(self, max_bytes: int = 256 * 1024) -> None:
         if max_bytes < 1:
             raise ValueError("max_bytes must be positive")
@@ -313,25 +243,25 @@ class ReadFileTool:
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            raw = _required_str(arguments, "path")
-            offset = _optional_positive_int(arguments, "offset")
-            limit = _optional_positive_int(arguments, "limit")
-        except _ArgumentError as exc:
+            raw = required_str(arguments, "path")
+            offset = optional_positive_int(arguments, "offset")
+            limit = optional_positive_int(arguments, "limit")
+        except ArgumentError as exc:
             return ToolResult(str(exc), is_error=True)
         path = resolve_path(raw, context.cwd)
         policy = context.sandbox.policy
         if context.files is not None:
-            refused = await _check_for_editor(raw, path, Access.READ, policy)
-            if refused is not None:
-                return refused
+            denied = await check_for_editor(raw, path, Access.READ, policy)
+            if denied is not None:
+                return denied
             try:
                 text = await context.files.read_text(path, offset, limit)
             except NotImplementedError:
                 pass  # this client does not read files: use the disk
             except FileAccessError as exc:
-                return ToolResult(f"Cannot read {_shown(raw)}: {exc}", is_error=True)
+                return ToolResult(f"Cannot read {as_sent(raw)}: {exc}", is_error=True)
             else:
-                return cap_text(text, _shown(raw), offset or 1, self.max_bytes)
+                return cap_text(text, as_sent(raw), offset or 1, self.max_bytes)
         # Abandon on cancel: a read changes nothing, and a hung network disk must not wedge it.
         try:
             return await trio.to_thread.run_sync(
@@ -341,13 +271,13 @@ class ReadFileTool:
                 limit,
                 self.max_bytes,
                 policy,
-                _shown(raw),
+                as_sent(raw),
                 abandon_on_cancel=True,
             )
         except PathRefused:
-            return _refused(raw, Access.READ, policy)
+            return refused(raw, Access.READ, policy)
         except InvalidPath as exc:
-            return ToolResult(f"Invalid path {_shown(raw)}: {exc}", is_error=True)
+            return ToolResult(f"Invalid path {as_sent(raw)}: {exc}", is_error=True)
 
 
 # --- write_file --------------------------------------------------------------------------------
@@ -367,21 +297,31 @@ def write_text_sync(
     data = content.encode("utf-8")
     name = str(path) if shown is None else shown
     confinement = Confinement.of(policy or unconfined().policy, Access.WRITE)
+    diffs: tuple[FileDiff, ...] = ()
 
     def write(resolved: Resolved) -> None:
+        nonlocal diffs
+        try:
+            diffs = file_diff(str(path), old_text_at(resolved), content)
+        except (NotText, OSError):
+            diffs = ()  # nothing a client could diff; the write itself decides what fails
         if quota is not None:
             quota.reserve(resolved.dir_fd, resolved.name, len(data))
         atomic_write_at(resolved.dir_fd, resolved.name, data, shown=name)
 
     try:
-        retrying(confinement, _absolute(path), write, missing=Missing.CREATE)
+        retrying(confinement, absolute(path), write, missing=Missing.CREATE)
     except OSError as exc:
-        return _os_error("write", name, exc)
-    return ToolResult(f"Wrote {len(data)} bytes to {name}")
+        return os_error("write", name, exc)
+    return ToolResult(
+        f"Wrote {len(data)} bytes to {name}", diffs=diffs, locations=(Location(str(path)),)
+    )
 
 
 class WriteFileTool:
     """The ``write_file`` tool: create or replace a whole file, atomically."""
+
+    kind = ToolKind.EDIT
 
     def __init__(self) -> None:
         self._definition = ToolDefinition(
@@ -408,30 +348,35 @@ class WriteFileTool:
 
     async def call(self, arguments: dict[str, Any], context: ToolContext) -> ToolResult:
         try:
-            raw = _required_str(arguments, "path")
-            content = _required_str(arguments, "content", allow_empty=True)
-        except _ArgumentError as exc:
+            raw = required_str(arguments, "path")
+            content = required_str(arguments, "content", allow_empty=True)
+        except ArgumentError as exc:
             return ToolResult(str(exc), is_error=True)
         path = resolve_path(raw, context.cwd)
         policy = context.sandbox.policy
         if context.files is not None:
-            refused = await _check_for_editor(raw, path, Access.WRITE, policy)
-            if refused is not None:
-                return refused
+            denied = await check_for_editor(raw, path, Access.WRITE, policy)
+            if denied is not None:
+                return denied
+            # No diff: asking the editor for the old text first would cost a round trip on
+            # every write, and the editor shows its own buffer's changes anyway.
             try:
                 await context.files.write_text(path, content)
             except NotImplementedError:
                 pass  # this client does not write files: use the disk
             except FileAccessError as exc:
-                return ToolResult(f"Cannot write {_shown(raw)}: {exc}", is_error=True)
+                return ToolResult(f"Cannot write {as_sent(raw)}: {exc}", is_error=True)
             else:
-                return ToolResult(f"Wrote {len(content.encode('utf-8'))} bytes to {_shown(raw)}")
+                return ToolResult(
+                    f"Wrote {len(content.encode('utf-8'))} bytes to {as_sent(raw)}",
+                    locations=(Location(str(path)),),
+                )
         # Not abandoned on cancel: the thread must finish so no temp file is left behind.
         try:
             return await trio.to_thread.run_sync(
-                write_text_sync, path, content, policy, context.sandbox.quota, _shown(raw)
+                write_text_sync, path, content, policy, context.sandbox.quota, as_sent(raw)
             )
         except PathRefused:
-            return _refused(raw, Access.WRITE, policy)
+            return refused(raw, Access.WRITE, policy)
         except InvalidPath as exc:
-            return ToolResult(f"Invalid path {_shown(raw)}: {exc}", is_error=True)
+            return ToolResult(f"Invalid path {as_sent(raw)}: {exc}", is_error=True)

@@ -20,12 +20,17 @@ import trio
 from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.foundation.processes import signal_group
 from openheim.sandbox.process import open_sandboxed_process
-from openheim.tools.base import ToolContext
+from openheim.tools.base import Progress, ToolContext, ToolKind
 
 _READ_CHUNK = 64 * 1024
 #: How long to keep reading after the group is killed; a child that left the group with
 #: ``setsid`` could otherwise hold the pipes open forever.
 _PIPE_GRACE_SECS = 1.0
+#: What a live view of a running command gets: its last bytes, at most this often.
+LIVE_TAIL_BYTES = 8 * 1024
+LIVE_INTERVAL_SECS = 0.1
+#: A command that is done sooner streams nothing: its result follows at once anyway.
+LIVE_DELAY_SECS = 0.5
 
 
 @attrs.define
@@ -49,6 +54,37 @@ class _CappedOutput:
                 text += "\n"
             text += f"[... output truncated: {self.discarded} more bytes]"
         return text
+
+
+@attrs.define
+class _LiveTail:
+    """The last ``limit`` bytes of stdout and stderr as they interleave, for a live view; a
+    new chunk sets ``changed``."""
+
+    limit: int = LIVE_TAIL_BYTES
+    data: bytearray = attrs.field(factory=bytearray)
+    changed: trio.Event = attrs.field(factory=trio.Event)
+
+    def feed(self, chunk: bytes) -> None:
+        self.data += chunk
+        if len(self.data) > self.limit:
+            del self.data[: len(self.data) - self.limit]
+        self.changed.set()
+
+    def text(self) -> str:
+        # The cut may fall inside a character: drop its tail bytes at the start.
+        return self.data.decode("utf-8", errors="replace").lstrip("\ufffd")
+
+
+async def _report(tail: _LiveTail, progress: Progress) -> None:
+    """Send the tail whenever it changed, at most every ``LIVE_INTERVAL_SECS``, from
+    ``LIVE_DELAY_SECS`` on."""
+    await trio.sleep(LIVE_DELAY_SECS)
+    while True:
+        await tail.changed.wait()
+        tail.changed = trio.Event()
+        await progress(tail.text())
+        await trio.sleep(LIVE_INTERVAL_SECS)
 
 
 @attrs.frozen
@@ -93,13 +129,16 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-async def _drain(stream: trio.abc.ReceiveStream, sink: _CappedOutput) -> None:
+async def _drain(stream: trio.abc.ReceiveStream, sink: _CappedOutput, tail: _LiveTail) -> None:
     while chunk := await stream.receive_some(_READ_CHUNK):
         sink.feed(chunk)
+        tail.feed(chunk)
 
 
 class ExecuteCommandTool:
     """The ``execute_command`` tool. See the module docstring for the process discipline."""
+
+    kind = ToolKind.EXECUTE
 
     def __init__(
         self,
@@ -197,6 +236,24 @@ class ExecuteCommandTool:
         Raises ``OSError`` if the shell cannot be started.
         """
         stdout, stderr = _CappedOutput(self.output_limit), _CappedOutput(self.output_limit)
+        tail = _LiveTail()
+        async with trio.open_nursery() as live:
+            if context.progress is not None:
+                live.start_soon(_report, tail, context.progress)
+            try:
+                return await self._run(command, context, time_limit, stdout, stderr, tail)
+            finally:
+                live.cancel_scope.cancel()
+
+    async def _run(
+        self,
+        command: str,
+        context: ToolContext,
+        time_limit: float,
+        stdout: _CappedOutput,
+        stderr: _CappedOutput,
+        tail: _LiveTail,
+    ) -> CommandOutcome:
         shell_exited = False
         reading = trio.CancelScope()
         async with open_sandboxed_process(
@@ -212,8 +269,8 @@ class ExecuteCommandTool:
             try:
                 with trio.move_on_after(time_limit) as deadline, reading:
                     async with trio.open_nursery() as nursery:
-                        nursery.start_soon(_drain, process.stdout, stdout)
-                        nursery.start_soon(_drain, process.stderr, stderr)
+                        nursery.start_soon(_drain, process.stdout, stdout, tail)
+                        nursery.start_soon(_drain, process.stderr, stderr, tail)
                         await process.wait()
                         shell_exited = True
                         # Leftover background children would keep the pipes open: end them,

@@ -39,6 +39,11 @@ async def test_tool_call_updates_arrive_in_order_before_the_reply(home: Home) ->
             "execute_command",
             "read_file",
             "write_file",
+            "edit_file",
+            "list_dir",
+            "glob",
+            "grep",
+            "web_fetch",
         ]
         session_id = await agent.new_session(home.workdir)
         before, response = await agent.call("session/prompt", prompt(session_id, "say hello"))

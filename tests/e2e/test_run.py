@@ -39,6 +39,11 @@ async def test_two_step_task_prints_answer_and_persists_history(home: Home) -> N
         "execute_command",
         "read_file",
         "write_file",
+        "edit_file",
+        "list_dir",
+        "glob",
+        "grep",
+        "web_fetch",
     ]
     assert second.body["messages"][-1] == {
         "role": "tool",

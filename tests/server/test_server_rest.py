@@ -105,6 +105,11 @@ async def test_config_and_metadata_routes(home: Home) -> None:
             "execute_command",
             "read_file",
             "write_file",
+            "edit_file",
+            "list_dir",
+            "glob",
+            "grep",
+            "web_fetch",
         ]
         assert all(t["type"] == "function" for t in tools)
         assert all(set(t["function"]) == {"name", "description", "parameters"} for t in tools)

@@ -8,11 +8,21 @@ from openheim.tools.files import ReadFileTool
 from openheim.tools.shell import ExecuteCommandTool
 
 
-def test_builtin_tools_are_the_three_and_register() -> None:
+def test_builtin_tools_are_the_eight_and_register() -> None:
     tools = builtin_tools(command_timeout=5, output_limit=100, read_limit=200)
     assert all(isinstance(tool, Tool) for tool in tools)
     registry = ToolRegistry(tools)
-    assert registry.names() == ["execute_command", "read_file", "write_file"]
+    assert registry.names() == [
+        "execute_command",
+        "read_file",
+        "write_file",
+        "edit_file",
+        "list_dir",
+        "glob",
+        "grep",
+        "web_fetch",
+    ]
+    assert "web_fetch" not in ToolRegistry(builtin_tools(web_fetch=False))
     shell = registry.get("execute_command")
     assert isinstance(shell, ExecuteCommandTool)
     assert (shell.default_timeout, shell.output_limit) == (5, 100)
