@@ -31,7 +31,7 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.acp import schema
+from openheim.acp import blocks, schema, tool_updates
 from openheim.acp.client_files import ClientCapabilities
 from openheim.acp.codec import (
     INTERNAL_ERROR,
@@ -269,7 +269,7 @@ class AcpDispatcher:
         return session_ids
 
     async def update(self, session_id: str, update: dict[str, Any]) -> None:
-        await self._send(Notification("session/update", schema.session_update(session_id, update)))
+        await self._send(Notification("session/update", blocks.session_update(session_id, update)))
 
     async def wait_turn(self, ticket: Ticket) -> None:
         while not self.core.may_run(ticket):
@@ -301,7 +301,7 @@ class AcpDispatcher:
             return None
         answer = schema.permission_answer(result)
         if answer is not None and answer.allows:
-            await self.update(session_id, schema.tool_call_in_progress(call.id))
+            await self.update(session_id, tool_updates.tool_call_in_progress(call.id))
         return answer
 
     # --- closing -------------------------------------------------------------------------------

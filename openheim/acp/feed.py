@@ -13,7 +13,7 @@ from typing import Any
 
 import trio
 
-from openheim.acp import schema
+from openheim.acp import schema, tool_updates
 from openheim.agent.events import (
     CANCELLED_RESULT,
     AgentEvent,
@@ -129,14 +129,14 @@ class SessionFeed:
                 self._open[call.id] = call
                 tool = self.session.tools.get(call.name)
                 kind = kind_of(tool) if tool is not None else None
-                await self._send(schema.tool_call(call, cwd, kind=kind))
+                await self._send(tool_updates.tool_call(call, cwd, kind=kind))
                 # An asked call stays pending until the user allows it (the asker says so).
                 if not self.session.permissions.would_ask(call):
-                    await self._send(schema.tool_call_in_progress(call.id))
+                    await self._send(tool_updates.tool_call_in_progress(call.id))
                 self._started.setdefault(call.id, trio.Event()).set()
             case ToolCallProgress(call=call, output=output):
                 if call.id in self._open:  # never after the call's end
-                    await self._send(schema.tool_call_progress(call.id, output))
+                    await self._send(tool_updates.tool_call_progress(call.id, output))
             case ToolCallFinished(call=call):
                 self._open.pop(call.id, None)
                 self._started.pop(call.id, None)
@@ -145,7 +145,7 @@ class SessionFeed:
             case TurnFinished():
                 # Calls cut off by a cancel get no ToolCallFinished; close them for the client.
                 for call_id in list(self._open):
-                    await self._send(schema.tool_call_finished(call_id, CANCELLED_RESULT))
+                    await self._send(tool_updates.tool_call_finished(call_id, CANCELLED_RESULT))
                 self._open.clear()
                 self._started.clear()
             case _:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from openheim.acp import schema, session_state
+from openheim.acp import schema, session_state, tool_updates
 from openheim.acp.codec import INVALID_PARAMS, RpcError
 from openheim.agent.events import (
     MessageChunk,
@@ -71,7 +71,7 @@ def test_tool_call_started(
 
 
 def test_long_command_title_is_shortened() -> None:
-    title = schema.tool_title(call("execute_command", {"command": "echo " + "x" * 500}))
+    title = tool_updates.tool_title(call("execute_command", {"command": "echo " + "x" * 500}))
     assert len(title) == 120 and title.endswith("…")
 
 
