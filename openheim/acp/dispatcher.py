@@ -152,13 +152,15 @@ class AcpDispatcher:
             scope.cancel()
 
     async def _answer(self, request: Request, ticket: Ticket | None) -> None:
+        call = Call({}, ticket)
         try:
             handler = self._handlers.get(request.method)
             if handler is None:
                 raise RpcError(METHOD_NOT_FOUND, f"Method not found: {request.method}")
             if request.params is not None and not isinstance(request.params, dict):
                 raise invalid_params("params must be an object")
-            reply: _Reply = Response(request.id, await self._handle(request, handler, ticket))
+            call = Call(request.params or {}, ticket)
+            reply: _Reply = Response(request.id, await self._handle(request, handler, call))
         except RpcError as error:
             reply = ErrorResponse(request.id, error)
         except OpenheimError as exc:
@@ -169,11 +171,13 @@ class AcpDispatcher:
             message = "Internal error (the server log has the details)"
             reply = ErrorResponse(request.id, RpcError(INTERNAL_ERROR, message))
         await self._send(reply)
+        if isinstance(reply, Response):
+            for session_id, update in call.then:
+                await self.update(session_id, update)
 
-    async def _handle(self, request: Request, handler: Handler, ticket: Ticket | None) -> Any:
+    async def _handle(self, request: Request, handler: Handler, call: Call) -> Any:
         """Run the handler where ``$/cancel_request`` can reach it; a prompt has no scope here,
         it is left to its turn's own cancel (a cancelled handler would leave the turn running)."""
-        call = Call(request.params or {}, ticket)
         scope = self._handler_scopes.get(request.id)
         if scope is None:
             return await handler(call)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import attrs
 
 from openheim import __version__
-from openheim.acp import schema, session_state
+from openheim.acp import commands, schema, session_state, slash
 from openheim.acp.client_files import ClientCapabilities
 from openheim.acp.codec import INTERNAL_ERROR, RESOURCE_NOT_FOUND, RpcError, invalid_params
 from openheim.acp.connection import AcpConnection, Ticket
@@ -44,6 +44,9 @@ class Call:
 
     params: dict[str, Any]
     ticket: Ticket | None = None
+    #: ``(session id, update)`` pairs to send once the response is out: updates about a
+    #: session the client learns of only from the response.
+    then: list[tuple[str, dict[str, Any]]] = attrs.field(factory=list)
 
 
 Handler = Callable[[Call], Awaitable[Any]]
@@ -115,6 +118,7 @@ class AgentMethods:
         # Stored at once: an editor may reopen it after a restart before ever prompting it.
         await session.save()
         await self.host.attach(session)
+        call.then.append((session.id, self._commands_update()))
         return {"sessionId": session.id, **self._session_result(session)}
 
     async def load_session(self, call: Call) -> dict[str, Any]:
@@ -122,11 +126,14 @@ class AgentMethods:
         session = await self._reopen(call)
         for update in schema.replay(session.conversation, session.cwd):
             await self.host.update(session.id, update)
+        call.then.append((session.id, self._commands_update()))
         return self._session_result(session)
 
     async def resume_session(self, call: Call) -> dict[str, Any]:
         """Reattach without replay: the client already shows the conversation."""
-        return self._session_result(await self._reopen(call))
+        session = await self._reopen(call)
+        call.then.append((session.id, self._commands_update()))
+        return self._session_result(session)
 
     async def _reopen(self, call: Call) -> Session:
         session_id = _session_id(call.params)
@@ -186,7 +193,16 @@ class AgentMethods:
             finished: TurnFinished | None = None
             title = feed.session.conversation.title
             try:
-                finished = await feed.session.prompt(text)
+                command = (
+                    commands.parse_command(text.text, self._installed())
+                    if text.text.lstrip().startswith("/")
+                    else None
+                )
+                follow_up = (
+                    text if command is None else await self._slash().run(feed.session, command)
+                )
+                if follow_up is not None:
+                    finished = await feed.session.prompt(follow_up)
             except OpenheimError as exc:
                 failure = exc
             mark = feed.mark()  # no checkpoint since prompt() returned
@@ -198,7 +214,8 @@ class AgentMethods:
             return {"stopReason": StopReason.CANCELLED.value}
         if failure is not None:
             raise RpcError(INTERNAL_ERROR, str(failure), str(failure))
-        assert finished is not None
+        if finished is None:  # a command was the whole turn
+            return {"stopReason": StopReason.END_TURN.value}
         return {"stopReason": finished.stop_reason.value}
 
     async def _after_turn(
@@ -222,20 +239,27 @@ class AgentMethods:
             set_model(config, session, call.params.get("value"))
         elif config_id == "mode":
             _set_mode(session, call.params.get("value"))
+        elif config_id == "thought_level":
+            _set_thought_level(session, call.params.get("value"))
         else:
             raise invalid_params(
-                f"unknown config option {config_id!r}; this agent has: model, mode"
+                f"unknown config option {config_id!r}; this agent has: model, mode, thought_level"
             )
         return {"configOptions": self._options(session)}
 
     async def set_mode_legacy(self, call: Call) -> dict[str, Any]:
+        """The pre-config-options way; config-aware views of the session hear of it too."""
         session = (await self._feed(call.params)).session
         _set_mode(session, call.params.get("modeId"))
+        update = session_state.config_option_update(self._options(session))
+        await self.host.update(session.id, update)
         return {}
 
     async def set_model_legacy(self, call: Call) -> dict[str, Any]:
         session = (await self._feed(call.params)).session
         set_model(self.host.registry.runtime.config, session, call.params.get("modelId"))
+        update = session_state.config_option_update(self._options(session))
+        await self.host.update(session.id, update)
         return {}
 
     async def _feed(self, params: dict[str, Any]) -> SessionFeed:
@@ -257,12 +281,22 @@ class AgentMethods:
         return await self.host.attach(live)
 
     def _options(self, session: Session) -> list[dict[str, Any]]:
-        config = self.host.registry.runtime.config
-        return session_state.config_options(config, session.choice, session.permissions.mode)
+        return slash.options(self.host.registry.runtime.config, session)
 
     def _session_result(self, session: Session) -> dict[str, Any]:
         config = self.host.registry.runtime.config
-        return session_state.session_state(config, session.choice, session.permissions.mode)
+        mode, reasoning = session.permissions.mode, session.reasoning
+        return session_state.session_state(config, session.choice, mode, reasoning)
+
+    def _installed(self) -> list[str]:
+        return installed_skills(self.host.registry.runtime.paths.skills_dir)
+
+    def _commands_update(self) -> dict[str, Any]:
+        return commands.update(commands.available_commands(self._installed()))
+
+    def _slash(self) -> slash.SlashCommands:
+        config = self.host.registry.runtime.config
+        return slash.SlashCommands(config, self._installed(), self.host.update)
 
 
 def _session_id(params: dict[str, Any]) -> str:
@@ -274,6 +308,13 @@ def _session_id(params: dict[str, Any]) -> str:
     except ValueError:
         raise invalid_params(f"invalid session id {session_id!r}: expected a UUID") from None
     return session_id
+
+
+def _set_thought_level(session: Session, value: Any) -> None:
+    try:
+        session.set_reasoning(value if isinstance(value, str) else repr(value))
+    except ConfigError as exc:
+        raise invalid_params(exc.public) from None
 
 
 def _set_mode(session: Session, value: Any) -> None:

@@ -1,6 +1,6 @@
-"""A session's state as ACP shows it: its config options (the model and the permission mode,
-plus the legacy ``modes`` / ``models`` shapes older clients still read), its title and its
-context usage. Pure: values in, payloads out."""
+"""A session's state as ACP shows it: its config options (the model, the permission mode and
+the thinking level, plus the legacy ``modes`` / ``models`` shapes older clients still read),
+its title and its context usage. Pure: values in, payloads out."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from openheim.acp.schema import format_time
 from openheim.config.model import Config
 from openheim.config.resolve import ModelChoice
+from openheim.foundation.models import ReasoningLevel
 from openheim.permissions import Mode
 
 #: What each mode means, in the words a client shows next to it.
@@ -17,6 +18,14 @@ MODES: dict[Mode, tuple[str, str]] = {
     Mode.ASK: ("Ask", "Read-only tools run; edits, commands and other tools are asked about"),
     Mode.CODE: ("Code", "Tools run as the configuration's [permissions] say"),
     Mode.AUTO: ("Auto", "Every tool runs without asking, inside the sandbox"),
+}
+
+#: The thinking levels, as a client lists them.
+THOUGHT_LEVELS: dict[ReasoningLevel, tuple[str, str]] = {
+    ReasoningLevel.OFF: ("Off", "Answer without a thinking phase"),
+    ReasoningLevel.LOW: ("Low", "Think briefly: faster and cheaper"),
+    ReasoningLevel.MEDIUM: ("Medium", "Think as much as most tasks need"),
+    ReasoningLevel.HIGH: ("High", "Think hard: slower, for difficult problems"),
 }
 
 
@@ -53,13 +62,18 @@ def _select(
     }
 
 
-def config_options(config: Config, choice: ModelChoice, mode: Mode) -> list[dict[str, Any]]:
-    """The complete list of a session's config options."""
+def config_options(
+    config: Config, choice: ModelChoice, mode: Mode, reasoning: ReasoningLevel
+) -> list[dict[str, Any]]:
+    """The complete list of a session's config options. The thinking level applies to models
+    that reason and is ignored by the others."""
     models = [(label, label, "") for label in model_labels(config, choice)]
     modes = [(m.value, name, text) for m, (name, text) in MODES.items()]
+    levels = [(level.value, name, text) for level, (name, text) in THOUGHT_LEVELS.items()]
     return [
         _select("model", "Model", "model", choice.label, models),
         _select("mode", "Mode", "mode", mode.value, modes),
+        _select("thought_level", "Thinking", "thought_level", reasoning.value, levels),
     ]
 
 
@@ -83,10 +97,12 @@ def legacy_models(config: Config, choice: ModelChoice) -> dict[str, Any]:
     }
 
 
-def session_state(config: Config, choice: ModelChoice, mode: Mode) -> dict[str, Any]:
+def session_state(
+    config: Config, choice: ModelChoice, mode: Mode, reasoning: ReasoningLevel
+) -> dict[str, Any]:
     """What ``session/new``, ``load`` and ``resume`` answer besides the id."""
     return {
-        "configOptions": config_options(config, choice, mode),
+        "configOptions": config_options(config, choice, mode, reasoning),
         "modes": legacy_modes(mode),
         "_meta": {"models": legacy_models(config, choice)},
     }

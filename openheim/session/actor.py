@@ -191,6 +191,15 @@ class Session:
         self.choice = resolve_model(self.runtime.config, spec)
         return self.choice
 
+    def use_skill(self, name: str) -> bool:
+        """Add an installed skill to the session from the next turn; False when it is already
+        in use. Raises ``SkillError`` for a skill that is not installed."""
+        if any(skill.name == name for skill in self.skills):
+            return False
+        self.skills.extend(load_session_skills(self.runtime, (name,)))
+        self.conversation.skills = tuple(skill.name for skill in self.skills)
+        return True
+
     @property
     def reasoning(self) -> ReasoningLevel:
         """The level the next turn asks for: ``set_reasoning``'s, else the config's."""

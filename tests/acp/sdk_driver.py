@@ -81,14 +81,16 @@ async def lifecycle(cwd: str, extra: str) -> dict[str, Any]:
         out["set_mode_legacy"] = dump(
             await conn.set_session_mode(mode_id="auto", session_id=session_id)
         )
+        out["set_mode_legacy_updates"] = recorder.take()
         resumed = await conn.resume_session(session_id=session_id, cwd=cwd)
         out["resume"] = dump(resumed)
-        out["resume_updates"] = recorder.take()
         request = DeleteSessionRequest(session_id=session_id)
         deleted = await request_model_from_dict(
             conn._conn, "session/delete", request, DeleteSessionResponse
         )
         out["delete"] = dump(deleted)
+        # Taken after the next answer: updates that follow resume's answer are in by then.
+        out["resume_updates"] = recorder.take()
         try:
             await conn.load_session(session_id=session_id, cwd=cwd, mcp_servers=[])
         except RequestError as exc:
@@ -104,12 +106,50 @@ async def reload(cwd: str, session_id: str) -> dict[str, Any]:
     async with spawn(recorder, cwd) as (conn, _process):
         await conn.initialize(protocol_version=PROTOCOL_VERSION)
         loaded = await conn.load_session(session_id=session_id, cwd=cwd, mcp_servers=[])
+        await conn.list_sessions()  # updates that follow load's answer are in by then
         return {"load": dump(loaded), "updates": recorder.take()}
+
+
+async def commands(cwd: str) -> dict[str, Any]:
+    """Slash commands and the thinking option, each step's updates recorded apart."""
+    recorder = Recorder()
+    out: dict[str, Any] = {}
+    async with spawn(recorder, cwd) as (conn, _process):
+        await conn.initialize(protocol_version=PROTOCOL_VERSION)
+        created = await conn.new_session(cwd=cwd, mcp_servers=[])
+        session_id = created.session_id
+        out["new"] = dump(created)
+        await conn.list_sessions()  # updates that follow new's answer are in by then
+        out["new_updates"] = recorder.take()
+        for step, text in [
+            ("mode", "/mode ask"),
+            ("bad_mode", "/mode wild"),
+            ("thinking", "/thinking high"),
+            ("model", "/model fake/other-model"),
+            ("skills_before", "/skills"),
+            ("skill", "/rust"),
+            ("skills_after", "/skills"),
+            ("skill_prompt", "/style Write it tersely"),
+            ("path", "/etc/hosts is where?"),
+        ]:
+            answer = await conn.prompt(session_id=session_id, prompt=[text_block(text)])
+            out[step] = {"answer": dump(answer), "updates": recorder.take()}
+        option = await conn.set_config_option(
+            config_id="thought_level", session_id=session_id, value="low"
+        )
+        out["set_thought_level"] = dump(option)
+        try:
+            await conn.set_config_option(
+                config_id="thought_level", session_id=session_id, value="extreme"
+            )
+        except RequestError as exc:
+            out["bad_thought_level"] = {"code": exc.code, "message": str(exc)}
+    return out
 
 
 def main() -> None:
     scenario, *args = sys.argv[1:]
-    run = {"lifecycle": lifecycle, "reload": reload}[scenario]
+    run = {"lifecycle": lifecycle, "reload": reload, "commands": commands}[scenario]
     print(json.dumps(asyncio.run(run(*args))))
 
 

@@ -21,7 +21,14 @@ from openheim.agent.events import (
 )
 from openheim.config.load import parse_config
 from openheim.config.resolve import resolve_model
-from openheim.foundation.models import Conversation, Message, ToolCall, ToolResult, Usage
+from openheim.foundation.models import (
+    Conversation,
+    Message,
+    ReasoningLevel,
+    ToolCall,
+    ToolResult,
+    Usage,
+)
 from openheim.permissions import Answer, Mode
 from openheim.store.base import ConversationMeta
 
@@ -250,10 +257,14 @@ models = ["n"]
 """,
         tmp_path / "config.toml",
     )
-    listed = session_state.config_options(config, resolve_model(config, None), Mode.CODE)[0]
+    listed = session_state.config_options(
+        config, resolve_model(config, None), Mode.CODE, ReasoningLevel.OFF
+    )[0]
     assert listed["currentValue"] == "b/m1"
     assert [o["value"] for o in listed["options"]] == ["a/n", "b/m1", "b/m2"]
-    unlisted = session_state.config_options(config, resolve_model(config, "b/custom"), Mode.CODE)[0]
+    unlisted = session_state.config_options(
+        config, resolve_model(config, "b/custom"), Mode.CODE, ReasoningLevel.OFF
+    )[0]
     assert unlisted["options"][0]["value"] == "b/custom"
     assert schema.models_meta(config)["providers"] == {
         "a": {"default_model": "n", "models": ["n"]},
