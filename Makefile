@@ -29,8 +29,15 @@ test: install
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
 
-# Every benchmark in bench/ (minutes, not part of CI); writes bench/RESULTS.md.
-bench: install
+# Every benchmark in bench/ (minutes, not part of CI); writes bench/RESULTS.md. The peers it
+# compares with live in their own environment, so they never change what openheim imports.
+PEERS := .venv-peers
+$(PEERS)/.installed-stamp: bench/peers.txt
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet -r bench/peers.txt
+	touch $@
+
+bench: install $(PEERS)/.installed-stamp
 	$(BIN)/python bench/run_all.py
 
 # The fuzz suite at full strength (CI runs it in its quick mode as part of `make test`).

@@ -1,8 +1,12 @@
-"""Cold start: ``openheim --help``, and ``openheim run`` from exec to the first LLM request.
+"""Cold start: ``openheim --help``, ``openheim run`` from exec to the first LLM request, and a
+whole one-shot prompt against Simon Willison's ``llm`` and the import floor.
 
 Run with ``.venv/bin/python bench/cold_start.py [--runs 10]``. Everything is local: the fake
-LLM server on 127.0.0.1 records when each request arrives. The last line is ``RESULT {...}``
-for ``run_all.py``.
+LLM server on 127.0.0.1 records when each request arrives and answers both CLIs. ``llm`` comes
+from the peers' environment (``make bench`` builds ``.venv-peers`` from ``bench/peers.txt``);
+without it the comparison is skipped. The one-shot commands run interleaved, so the machine's
+noise hits each alike, and the verdict is a ratio within the run. The last line is
+``RESULT {...}`` for ``run_all.py``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ from openheim.testing import Reply, Script, open_fake_llm
 
 HELP_TARGET = 0.15
 FIRST_REQUEST_TARGET = 0.3
+#: ``openheim run "hi"``'s wall time at most this share of ``llm``'s (issue 19).
+VS_LLM_TARGET = 0.4
+PEERS_BIN = Path(__file__).resolve().parent.parent / ".venv-peers" / "bin"
+FLOOR = "import trio, httpx, attrs, cattrs"
 
 
 def time_help(runs: int) -> list[float]:
@@ -57,6 +65,40 @@ async def time_first_request(runs: int) -> list[float]:
     return times
 
 
+def write_llm_config(user_path: Path, base_url: str) -> None:
+    """``llm``'s own way to reach an OpenAI-compatible endpoint, with a stored key."""
+    (user_path / "extra-openai-models.yaml").write_text(
+        f'- model_id: fake\n  model_name: m\n  api_base: "{base_url}"\n  api_key_name: fake\n'
+    )
+    (user_path / "keys.json").write_text('{"fake": "not-a-secret"}')
+
+
+async def time_one_shots(runs: int, llm_bin: Path) -> dict[str, list[float]]:
+    """Exec to exit for each command, interleaved run by run."""
+    times: dict[str, list[float]] = {"openheim": [], "llm": [], "floor": []}
+    async with open_fake_llm(Script([Reply.text("ok")], repeat=True)) as server:
+        with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as llm_home:
+            (Path(home) / "config.toml").write_text(
+                'default_provider = "fake"\n[providers.fake]\n'
+                f'api_base = "{server.base_url}"\ndefault_model = "m"\n'
+            )
+            write_llm_config(Path(llm_home), server.base_url)
+            env = {**os.environ, "OPENHEIM_HOME": home, "LLM_USER_PATH": llm_home}
+            commands = {
+                "openheim": [sys.executable, "-m", "openheim", "run", "hi"],
+                "llm": [str(llm_bin), "-m", "fake", "--no-log", "hi"],
+                "floor": [sys.executable, "-c", FLOOR],
+            }
+            for command in commands.values():  # warm the page cache, check they work
+                await trio.run_process(command, env=env, stdout=subprocess.DEVNULL)
+            for _ in range(runs):
+                for name, command in commands.items():
+                    started = time.perf_counter()
+                    await trio.run_process(command, env=env, stdout=subprocess.DEVNULL)
+                    times[name].append(time.perf_counter() - started)
+    return times
+
+
 def describe(name: str, times: list[float], target: float) -> str:
     median = statistics.median(times)
     verdict = "meets" if median <= target else "MISSES"
@@ -74,6 +116,24 @@ def main() -> None:
     print(describe("openheim --help", help_times, HELP_TARGET))
     first_request = trio.run(time_first_request, args.runs)
     print(describe("openheim run → first request", first_request, FIRST_REQUEST_TARGET))
+    figures: dict[str, float] = {}
+    llm_bin = PEERS_BIN / "llm"
+    if llm_bin.exists():
+        shots = trio.run(time_one_shots, args.runs, llm_bin)
+        medians = {name: statistics.median(values) for name, values in shots.items()}
+        for name, median in medians.items():
+            print(f"one-shot {name}: median {median * 1000:.0f} ms over {args.runs} runs")
+        ratio = medians["openheim"] / medians["llm"]
+        print(f"openheim / llm: {ratio:.2f} (target ≤ {VS_LLM_TARGET})")
+        figures = {
+            "one_shot_openheim_ms": round(medians["openheim"] * 1000, 1),
+            "one_shot_llm_ms": round(medians["llm"] * 1000, 1),
+            "one_shot_floor_ms": round(medians["floor"] * 1000, 1),
+            "vs_llm_ratio": round(ratio, 3),
+            "vs_llm_target": VS_LLM_TARGET,
+        }
+    else:
+        print(f"no {llm_bin}: the comparison with llm is skipped (make bench builds it)")
     emit_result(
         "cold_start",
         runs=args.runs,
@@ -81,6 +141,7 @@ def main() -> None:
         first_request_median_ms=round(statistics.median(first_request) * 1000, 1),
         help_target_ms=HELP_TARGET * 1000,
         first_request_target_ms=FIRST_REQUEST_TARGET * 1000,
+        **figures,
     )
 
 

@@ -1,6 +1,10 @@
 """Console entry point. asyncclick defaults to asyncio; openheim runs on trio."""
 
-from openheim.cli import cli
+from openheim.foundation.startup import skip_unused_optional_modules
+
+skip_unused_optional_modules()
+
+from openheim.cli import cli  # noqa: E402  (after the line above, which speeds up its imports)
 
 
 def main() -> None:
