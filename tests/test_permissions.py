@@ -78,3 +78,15 @@ def test_ask_mode_lets_tools_that_only_read_search_or_plan_run_unasked() -> None
     reads = {name for name in registry.names() if registry.only_reads(name)}
     assert reads == {"read_file", "list_dir", "glob", "grep", "update_plan"}
     assert not registry.only_reads("some_mcp__tool")
+
+
+async def test_ask_mode_runs_the_plan_tool_without_a_question() -> None:
+    """The plan touches nothing: ``ask`` mode lets it run even with nobody to answer."""
+    registry = ToolRegistry(builtin_tools())
+    permissions = SessionPermissions(
+        PermissionPolicy(), mode=Mode.ASK, read_only=registry.only_reads
+    )
+    plan = ToolCall("p", "update_plan", '{"entries": []}')
+    assert not permissions.would_ask(plan)
+    assert await permissions.check(plan, None) is None
+    assert permissions.would_ask(ToolCall("w", "write_file", "{}"))
