@@ -17,6 +17,7 @@ from openheim.agent.events import (
     AgentEvent,
     McpStartup,
     MessageChunk,
+    PlanUpdated,
     ProviderRetrying,
     StopReason,
     ToolCallFinished,
@@ -159,6 +160,10 @@ class _Renderer:
             case ToolCallFinished(result=result):
                 self.terminal.note(render.tool_finished(event))
                 for line in render.diff_lines(result):
+                    self.terminal.note(line)
+            case PlanUpdated(entries=entries):
+                self.end_answer()
+                for line, _style in render.plan_lines(entries):
                     self.terminal.note(line)
             case ProviderRetrying():
                 self.terminal.note(render.retrying(event))

@@ -6,7 +6,7 @@ is shared, so a tool call, a stop reason or a permission question reads the same
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import trio
@@ -22,9 +22,17 @@ from openheim.agent.events import (
 from openheim.foundation.models import ToolCall, ToolResult
 from openheim.permissions import Answer
 from openheim.tools.edit_core import unified_diff
+from openheim.tools.plan_core import PlanEntry, PlanPriority, PlanStatus
 
 #: Diff lines a terminal shows per changed file; the rest is summed up in one line.
 DIFF_LINES = 80
+
+_PLAN_MARKS = {
+    PlanStatus.PENDING: "☐",
+    PlanStatus.IN_PROGRESS: "◐",
+    PlanStatus.COMPLETED: "☑",
+}
+_PLAN_STYLES = {PlanStatus.PENDING: "", PlanStatus.IN_PROGRESS: "bold", PlanStatus.COMPLETED: "dim"}
 
 _ANSWERS = {
     "y": Answer.ALLOW_ONCE,
@@ -85,6 +93,21 @@ def diff_style(line: str) -> str:
     if line.startswith("@@"):
         return "cyan"
     return "dim" if line.startswith("…") else ""
+
+
+def plan_lines(entries: Sequence[PlanEntry]) -> list[tuple[str, str]]:
+    """The model's plan as a checklist, each line with the style a rich terminal gives it:
+    a heading with the count done, then ``☐`` pending, ``◐`` in progress, ``☑`` done, and
+    ``(high)`` after what matters most. The whole plan each time: it replaces the last."""
+    if not entries:
+        return [("plan cleared", "dim")]
+    done = sum(entry.status is PlanStatus.COMPLETED for entry in entries)
+    lines = [(f"plan ({done}/{len(entries)} done):", "bold")]
+    for entry in entries:
+        high = " (high)" if entry.priority is PlanPriority.HIGH else ""
+        line = f"  {_PLAN_MARKS[entry.status]} {shorten(entry.content)}{high}"
+        lines.append((line, _PLAN_STYLES[entry.status]))
+    return lines
 
 
 def retrying(event: ProviderRetrying) -> str:

@@ -71,9 +71,22 @@ async def test_ask_mode_asks_about_all_but_read_only_tools_and_keeps_denials() -
     assert await permissions.check(denied, None) is None
 
 
-def test_ask_mode_lets_tools_that_only_read_or_search_run_unasked() -> None:
-    """Kinds decide, not names: an MCP tool (no kind) and web_fetch (fetch) are asked about."""
+def test_ask_mode_lets_tools_that_only_read_search_or_plan_run_unasked() -> None:
+    """Kinds decide, not names: an MCP tool (no kind) and web_fetch (fetch) are asked about;
+    the plan tool (think) touches nothing and is not."""
     registry = ToolRegistry(builtin_tools())
     reads = {name for name in registry.names() if registry.only_reads(name)}
-    assert reads == {"read_file", "list_dir", "glob", "grep"}
+    assert reads == {"read_file", "list_dir", "glob", "grep", "update_plan"}
     assert not registry.only_reads("some_mcp__tool")
+
+
+async def test_ask_mode_runs_the_plan_tool_without_a_question() -> None:
+    """The plan touches nothing: ``ask`` mode lets it run even with nobody to answer."""
+    registry = ToolRegistry(builtin_tools())
+    permissions = SessionPermissions(
+        PermissionPolicy(), mode=Mode.ASK, read_only=registry.only_reads
+    )
+    plan = ToolCall("p", "update_plan", '{"entries": []}')
+    assert not permissions.would_ask(plan)
+    assert await permissions.check(plan, None) is None
+    assert permissions.would_ask(ToolCall("w", "write_file", "{}"))

@@ -14,9 +14,11 @@ from typing import Any
 import trio
 
 from openheim.acp import schema, tool_updates
+from openheim.acp.plan import last_plan
 from openheim.agent.events import (
     CANCELLED_RESULT,
     AgentEvent,
+    McpStartup,
     MessageChunk,
     ToolCallFinished,
     ToolCallProgress,
@@ -148,6 +150,12 @@ class SessionFeed:
                     await self._send(tool_updates.tool_call_finished(call_id, CANCELLED_RESULT))
                 self._open.clear()
                 self._started.clear()
+            case McpStartup(servers=servers):
+                for update in schema.updates_for(event, cwd):
+                    await self._send(update)
+                settled = all(server.state != "starting" for server in servers)
+                if settled and (plan := last_plan(self.session.conversation)) is not None:
+                    await self._send(plan)
             case _:
                 for update in schema.updates_for(event, cwd):
                     await self._send(update)

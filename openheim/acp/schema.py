@@ -13,6 +13,7 @@ from typing import Any
 
 from openheim.acp.blocks import agent_chunk, image_block, thought_chunk, user_chunk
 from openheim.acp.codec import invalid_params
+from openheim.acp.plan import plan_update, replayed_plan
 from openheim.acp.prompt_content import prompt_text as prompt_text  # used by acp.methods
 from openheim.acp.tool_updates import (
     raw_input,
@@ -28,6 +29,7 @@ from openheim.agent.events import (
     AgentEvent,
     McpStartup,
     MessageChunk,
+    PlanUpdated,
     ThoughtChunk,
     ToolCallFinished,
     ToolCallProgress,
@@ -82,6 +84,8 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
             return [tool_call_finished(call.id, result)]
         case McpStartup():
             return [mcp_startup_plan(event)]
+        case PlanUpdated(entries=entries):
+            return [plan_update(entries)]
         case _:
             return []
 
@@ -121,7 +125,7 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
     """A stored conversation as the updates a client would have seen live (``session/load``).
 
     Each tool call becomes one ``tool_call`` carrying its final status and output, taken from
-    the matching tool message.
+    the matching tool message; an accepted ``update_plan`` is followed by its ``plan``.
     """
     results = {
         message.tool_call_id: ToolResult(message.content or "", message.is_error)
@@ -145,6 +149,7 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
                 if result is not None:
                     update.update(tool_output(result))
                 yield update
+                yield from replayed_plan(call, result)
 
 
 # --- permissions ------------------------------------------------------------------------------

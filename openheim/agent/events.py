@@ -7,6 +7,7 @@ import enum
 import attrs
 
 from openheim.foundation.models import ToolCall, ToolResult, Usage
+from openheim.tools.plan_core import Plan
 
 
 class StopReason(enum.StrEnum):
@@ -56,6 +57,14 @@ class ToolCallProgress:
 
     call: ToolCall
     output: str
+
+
+@attrs.frozen
+class PlanUpdated:
+    """The model's plan for the task, sent when ``update_plan`` accepts one: always the whole
+    list, replacing the one before (as ACP's ``plan`` update does)."""
+
+    entries: Plan
 
 
 @attrs.frozen
@@ -110,6 +119,7 @@ AgentEvent = (
     | ToolCallStarted
     | ToolCallProgress
     | ToolCallFinished
+    | PlanUpdated
     | ProviderRetrying
     | McpStartup
     | TurnFinished

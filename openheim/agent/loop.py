@@ -20,6 +20,7 @@ from openheim.agent.events import (
     CANCELLED_RESULT,
     AgentEvent,
     MessageChunk,
+    PlanUpdated,
     ProviderRetrying,
     StopReason,
     ThoughtChunk,
@@ -51,6 +52,7 @@ from openheim.providers.base import (
     ThinkingDelta,
 )
 from openheim.tools.base import ToolContext, ToolRegistry
+from openheim.tools.plan_core import Plan
 
 _STOP_REASONS = {
     FinishReason.LENGTH: StopReason.MAX_TOKENS,
@@ -209,12 +211,16 @@ class Turn:
         await self.events.send(ToolCallFinished(call, result, time.monotonic() - started))
 
     def _context_for(self, call: ToolCall) -> ToolContext:
-        """The session's context plus where this call reports its output as it runs."""
+        """The session's context plus where this call reports its output as it runs, and
+        where the plan tool shows the plan it accepted."""
 
         async def progress(output: str) -> None:
             await self.events.send(ToolCallProgress(call, output))
 
-        return attrs.evolve(self.context, progress=progress)
+        async def show_plan(entries: Plan) -> None:
+            await self.events.send(PlanUpdated(entries))
+
+        return attrs.evolve(self.context, progress=progress, show_plan=show_plan)
 
     async def _execute(self, call: ToolCall, context: ToolContext) -> ToolResult:
         tool = self.tools.get(call.name)

@@ -20,6 +20,7 @@ from openheim.agent.events import (
     AgentEvent,
     McpStartup,
     MessageChunk,
+    PlanUpdated,
     ProviderRetrying,
     ThoughtChunk,
     ToolCallFinished,
@@ -96,6 +97,10 @@ class ReplView:
                     self.line(line, render.diff_style(line))
                 self._running.pop(call.id, None)
                 # With every tool done the model is asked again: back to thinking.
+                self._spin(self._running_label() if self._running else THINKING)
+            case PlanUpdated(entries=entries):
+                for line, style in render.plan_lines(entries):
+                    self.line(line, style)
                 self._spin(self._running_label() if self._running else THINKING)
             case ProviderRetrying():
                 self.line(render.retrying(event), "yellow")

@@ -17,6 +17,7 @@ import attrs
 from openheim.foundation.errors import ClientError
 from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.sandbox.sandbox import Sandbox, unconfined
+from openheim.tools.plan_core import ShowPlan
 
 
 class FileAccessError(ClientError):
@@ -52,6 +53,10 @@ class ToolKind(enum.StrEnum):
     OTHER = "other"
 
 
+#: The kinds that touch nothing outside the session, so ``ask`` mode need not ask about them.
+_UNASKED = frozenset({ToolKind.READ, ToolKind.SEARCH, ToolKind.THINK})
+
+
 def kind_of(tool: object) -> ToolKind:
     """The kind ``tool`` declares; ``other`` when it declares none or something else."""
     kind = getattr(tool, "kind", None)
@@ -76,6 +81,8 @@ class ToolContext:
     sandbox: Sandbox = attrs.field(factory=unconfined)
     #: Where a running tool reports its output as it comes; None: nobody is watching.
     progress: Progress | None = None
+    #: Where ``update_plan`` shows a plan it accepted; None: nobody is watching.
+    show_plan: ShowPlan | None = None
 
 
 @runtime_checkable
@@ -144,10 +151,11 @@ class ToolRegistry:
         return tuple(tool.definition for tool in self._all().values())
 
     def only_reads(self, name: str) -> bool:
-        """Whether tool ``name`` only looks (kind read or search): what ``ask`` mode lets run
-        unasked. An unknown tool, or one that declares no kind (MCP's), does not."""
+        """Whether tool ``name`` only looks (kind read or search) or only thinks (the plan):
+        what ``ask`` mode lets run unasked. An unknown tool, or one that declares no kind
+        (MCP's), does not."""
         tool = self.get(name)
-        return tool is not None and kind_of(tool) in (ToolKind.READ, ToolKind.SEARCH)
+        return tool is not None and kind_of(tool) in _UNASKED
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.get(name) is not None

@@ -10,6 +10,7 @@ from openheim.tools.edit import EditFileTool
 from openheim.tools.files import ReadFileTool, WriteFileTool
 from openheim.tools.grep import GrepTool
 from openheim.tools.listing import GlobTool, ListDirTool
+from openheim.tools.plan import UpdatePlanTool
 from openheim.tools.shell import ExecuteCommandTool
 from openheim.tools.web import WebFetchTool
 
@@ -22,7 +23,7 @@ def builtin_tools(
     web_fetch: bool = True,
 ) -> list[Tool]:
     """Fresh instances of ``execute_command``, ``read_file``, ``write_file``, ``edit_file``,
-    ``list_dir``, ``glob``, ``grep`` and (when ``web_fetch``) ``web_fetch``.
+    ``list_dir``, ``glob``, ``grep``, (when ``web_fetch``) ``web_fetch``, and ``update_plan``.
 
     ``command_timeout`` is the shell's default timeout; the model may ask for up to
     ``max(600, command_timeout)`` seconds per call. ``web_fetch`` is False where the session
@@ -43,6 +44,7 @@ def builtin_tools(
     ]
     if web_fetch:
         tools.append(WebFetchTool(output_limit=output_limit))
+    tools.append(UpdatePlanTool())
     return tools
 
 

@@ -21,17 +21,19 @@ from acp.utils import request_model_from_dict
 
 
 class Recorder:
-    """The client side: records updates, allows every permission request."""
+    """The client side: records updates and permission requests, allows every one."""
 
     def __init__(self) -> None:
         self.updates: list[dict[str, Any]] = []
+        self.asked: list[str] = []
 
     async def session_update(self, session_id: str, update: Any, **kwargs: Any) -> None:
         self.updates.append(update.model_dump(mode="json", by_alias=True, exclude_none=True))
 
-    async def request_permission(self, *args: Any, **kwargs: Any) -> Any:
+    async def request_permission(self, *args: Any, tool_call: Any, **kwargs: Any) -> Any:
         from acp.schema import AllowedOutcome, RequestPermissionResponse
 
+        self.asked.append(tool_call.tool_call_id)
         return RequestPermissionResponse(
             outcome=AllowedOutcome(outcome="selected", option_id="allow_once")
         )
@@ -147,9 +149,25 @@ async def commands(cwd: str) -> dict[str, Any]:
     return out
 
 
+async def plan(cwd: str) -> dict[str, Any]:
+    """One prompt in ``ask`` mode whose model keeps a plan; what the client was sent and asked."""
+    recorder = Recorder()
+    async with spawn(recorder, cwd) as (conn, _process):
+        await conn.initialize(protocol_version=PROTOCOL_VERSION)
+        session_id = (await conn.new_session(cwd=cwd, mcp_servers=[])).session_id
+        await conn.set_config_option(config_id="mode", session_id=session_id, value="ask")
+        answer = await conn.prompt(session_id=session_id, prompt=[text_block("plan it")])
+        return {
+            "session": session_id,
+            "prompt": dump(answer),
+            "updates": recorder.take(),
+            "asked": recorder.asked,
+        }
+
+
 def main() -> None:
     scenario, *args = sys.argv[1:]
-    run = {"lifecycle": lifecycle, "reload": reload, "commands": commands}[scenario]
+    run = {"lifecycle": lifecycle, "reload": reload, "commands": commands, "plan": plan}[scenario]
     print(json.dumps(asyncio.run(run(*args))))
 
 

@@ -44,6 +44,7 @@ async def test_tool_call_updates_arrive_in_order_before_the_reply(home: Home) ->
             "glob",
             "grep",
             "web_fetch",
+            "update_plan",
         ]
         session_id = await agent.new_session(home.workdir)
         before, response = await agent.call("session/prompt", prompt(session_id, "say hello"))

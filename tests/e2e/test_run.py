@@ -44,6 +44,7 @@ async def test_two_step_task_prints_answer_and_persists_history(home: Home) -> N
         "glob",
         "grep",
         "web_fetch",
+        "update_plan",
     ]
     assert second.body["messages"][-1] == {
         "role": "tool",

@@ -110,6 +110,7 @@ async def test_config_and_metadata_routes(home: Home) -> None:
             "glob",
             "grep",
             "web_fetch",
+            "update_plan",
         ]
         assert all(t["type"] == "function" for t in tools)
         assert all(set(t["function"]) == {"name", "description", "parameters"} for t in tools)

@@ -8,7 +8,7 @@ from openheim.tools.files import ReadFileTool
 from openheim.tools.shell import ExecuteCommandTool
 
 
-def test_builtin_tools_are_the_eight_and_register() -> None:
+def test_builtin_tools_are_the_nine_and_register() -> None:
     tools = builtin_tools(command_timeout=5, output_limit=100, read_limit=200)
     assert all(isinstance(tool, Tool) for tool in tools)
     registry = ToolRegistry(tools)
@@ -21,6 +21,7 @@ def test_builtin_tools_are_the_eight_and_register() -> None:
         "glob",
         "grep",
         "web_fetch",
+        "update_plan",
     ]
     assert "web_fetch" not in ToolRegistry(builtin_tools(web_fetch=False))
     shell = registry.get("execute_command")
