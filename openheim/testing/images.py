@@ -2,8 +2,8 @@
 
 Tests assert on these rather than on each provider's JSON: an OpenAI ``image_url`` data URL,
 a Responses ``input_image``, an Anthropic ``image`` block (also inside a ``tool_result``) and
-a Gemini ``inlineData`` part all come back as one ``SentImage``. Each also checks the shape the real API requires, so an
-encoder that gets it wrong fails here.
+a Gemini ``inlineData`` part all come back as one ``SentImage``. Each also checks the shape
+the real API requires, so an encoder that gets it wrong fails here.
 """
 
 from __future__ import annotations
