@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -114,7 +115,6 @@ class ResponsesStreamDecoder(MarkedStreamDecoder):
         handler = _HANDLERS.get(kind)
         if handler is not None:
             handler(self, payload, events)
-        # response.created, .in_progress, content_part.*, *.done texts: nothing new.
 
     def _on_item_added(self, payload: dict[str, Any], events: list[ProviderEvent]) -> None:
         item = payload.get("item")
@@ -271,7 +271,10 @@ class ResponsesStreamDecoder(MarkedStreamDecoder):
         return ProviderError(message, provider=self._provider, retryable=retryable)
 
 
-_HANDLERS = {
+_Handler = Callable[[ResponsesStreamDecoder, dict[str, Any], list[ProviderEvent]], None]
+#: What each event type does; the others (``response.created``, ``*.done`` texts) carry
+#: nothing new.
+_HANDLERS: dict[str, _Handler] = {
     "response.output_item.added": ResponsesStreamDecoder._on_item_added,
     "response.output_text.delta": ResponsesStreamDecoder._on_text_delta,
     "response.refusal.delta": ResponsesStreamDecoder._on_refusal_delta,
