@@ -18,6 +18,8 @@ class ProviderKind(enum.StrEnum):
     ANTHROPIC = "anthropic"
     GEMINI = "gemini"
     OPENAI_COMPATIBLE = "openai_compatible"
+    #: OpenAI's Responses API (``/responses``), where its newest reasoning models are served.
+    OPENAI_RESPONSES = "openai_responses"
 
     @classmethod
     def infer(cls, provider_name: str) -> ProviderKind:

@@ -15,6 +15,7 @@ _API_BASES = {
     ProviderKind.ANTHROPIC: "https://api.anthropic.com/v1",
     ProviderKind.GEMINI: "https://generativelanguage.googleapis.com/v1beta",
     ProviderKind.OPENAI_COMPATIBLE: "http://localhost:11434/v1",
+    ProviderKind.OPENAI_RESPONSES: "https://api.openai.com/v1",
 }
 
 

@@ -16,7 +16,7 @@ default_provider = "openai"
 max_iterations = 10
 # system_prompt = "You are a careful engineer."   # replaces the built-in system prompt
 
-# Each provider: kind = openai | anthropic | gemini | openai_compatible
+# Each provider: kind = openai | openai_responses | anthropic | gemini | openai_compatible
 # (inferred from the table name when absent: any other name is openai_compatible).
 # Keys come from the environment variable named by env_var; api_key = "..." also works
 # but keeps the secret in this file.

@@ -51,6 +51,10 @@ def make_dialect(config: ProviderConfig) -> Dialect:
         from openheim.providers.gemini import GeminiDialect
 
         return GeminiDialect(config.api_base, provider_name=config.name)
+    if config.kind is ProviderKind.OPENAI_RESPONSES:
+        from openheim.providers.openai_responses import OpenAIResponsesDialect
+
+        return OpenAIResponsesDialect(config.api_base, provider_name=config.name)
     from openheim.providers.openai import OpenAIDialect
 
     field = "max_completion_tokens" if config.kind is ProviderKind.OPENAI else "max_tokens"

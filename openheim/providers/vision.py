@@ -59,7 +59,7 @@ def family_takes_images(kind: ProviderKind, model: str) -> bool:
         return not name.startswith(("claude-2", "claude-instant"))
     if kind is ProviderKind.GEMINI:
         return "embedding" not in name
-    if kind is ProviderKind.OPENAI:
+    if kind in (ProviderKind.OPENAI, ProviderKind.OPENAI_RESPONSES):
         return name.startswith(_OPENAI_VISION) and not name.startswith(_OPENAI_TEXT_ONLY)
     return any(marker in name for marker in _LOCAL_VISION)
 

@@ -1,9 +1,9 @@
 """The images a recorded request carried, read back from any dialect's wire format.
 
 Tests assert on these rather than on each provider's JSON: an OpenAI ``image_url`` data URL,
-an Anthropic ``image`` block (also inside a ``tool_result``) and a Gemini ``inlineData`` part
-all come back as one ``SentImage``. Each also checks the shape the real API requires, so an
-encoder that gets it wrong fails here.
+a Responses ``input_image``, an Anthropic ``image`` block (also inside a ``tool_result``) and
+a Gemini ``inlineData`` part all come back as one ``SentImage``. Each also checks the shape
+the real API requires, so an encoder that gets it wrong fails here.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ def sent_images(request: RecordedRequest) -> list[SentImage]:
         return []
     if "contents" in body:
         return list(_gemini(body["contents"]))
+    if request.path.endswith("/responses"):
+        return list(_responses(body.get("input", [])))
     if request.path.endswith("/messages"):
         return list(_anthropic(body.get("messages", [])))
     return list(_openai(body.get("messages", [])))
@@ -55,6 +57,23 @@ def _openai(messages: list[Any]) -> Iterator[SentImage]:
             if part.get("type") != "image_url":
                 continue
             match = _DATA_URL.fullmatch(part.get("image_url", {}).get("url", ""))
+            if match is None:
+                raise AssertionError(f"image_url is not a base64 data URL: {part!r:.80}")
+            yield SentImage("user", match["mime"], match["data"])
+
+
+def _responses(items: list[Any]) -> Iterator[SentImage]:
+    """``input_image`` parts of user messages; a tool's images come in one after its result."""
+    for item in items:
+        content = item.get("content") if item.get("type", "message") == "message" else None
+        if not isinstance(content, list):
+            continue
+        for part in content:
+            if part.get("type") != "input_image":
+                continue
+            if item.get("role") != "user":
+                raise AssertionError(f"an input_image in a {item.get('role')} message")
+            match = _DATA_URL.fullmatch(part.get("image_url", ""))
             if match is None:
                 raise AssertionError(f"image_url is not a base64 data URL: {part!r:.80}")
             yield SentImage("user", match["mime"], match["data"])

@@ -23,6 +23,7 @@ from hypercorn.config import Config
 from openheim.testing.anthropic_wire import AnthropicMessagesDialect
 from openheim.testing.gemini_wire import GeminiGenerateContentDialect
 from openheim.testing.openai_wire import OpenAIChatDialect
+from openheim.testing.responses_wire import OpenAIResponsesDialect
 from openheim.testing.script import HttpError, RecordedRequest, Reply, Response, Script
 from openheim.testing.wire import (
     MALFORMED_BODY,
@@ -41,6 +42,7 @@ DEFAULT_DIALECTS: tuple[Dialect, ...] = (
     OpenAIChatDialect(),
     AnthropicMessagesDialect(),
     GeminiGenerateContentDialect(),
+    OpenAIResponsesDialect(),
 )
 
 

@@ -1,5 +1,5 @@
-"""`openheim run` against the Anthropic and Gemini formats, and one conversation moving
-between providers."""
+"""`openheim run` against the Anthropic, Gemini and OpenAI Responses formats, and one
+conversation moving between providers."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ retry_initial_delay_secs = 0.05
 [providers.gemini]
 api_base = "{url}/v1beta"
 default_model = "gemini-test"
+env_var = "FAKE_LLM_KEY"
+retry_initial_delay_secs = 0.05
+
+[providers.responses]
+kind = "openai_responses"
+api_base = "{url}/v1"
+default_model = "responses-test"
 env_var = "FAKE_LLM_KEY"
 retry_initial_delay_secs = 0.05
 """
@@ -55,6 +62,28 @@ async def test_two_step_tool_task(multi: Home, model: str, path: str, key_header
     assert document["meta"]["provider"] == model.split("-")[0].replace("claude", "anthropic")
     assert [m["role"] for m in document["messages"]] == ["user", "assistant", "tool", "assistant"]
     assert document["messages"][2]["content"] == "from-the-shell"
+
+
+async def test_two_step_tool_task_over_the_responses_api(multi: Home) -> None:
+    multi.llm.script.extend(
+        [
+            Reply.tool_call("execute_command", {"command": "echo from-the-shell"}),
+            Reply.text("The shell said from-the-shell."),
+        ]
+    )
+    result = await multi.run("run", "--model", "responses-test", "Use the shell")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "The shell said from-the-shell.\n"
+    first, second = multi.llm.requests
+    assert first.path == second.path == "/v1/responses"
+    assert first.headers["authorization"] == f"Bearer {API_KEY}"
+    assert first.body["store"] is False
+    kinds = [item["type"] for item in second.body["input"]]
+    assert kinds == ["message", "function_call", "function_call_output"]
+    assert second.body["input"][2]["output"] == "from-the-shell"
+    document = multi.only_history()
+    assert document["meta"]["provider"] == "responses"
+    assert [m["role"] for m in document["messages"]] == ["user", "assistant", "tool", "assistant"]
 
 
 async def test_one_conversation_across_three_providers(multi: Home) -> None:

@@ -26,6 +26,13 @@ api_base = "{url}/v1beta"
 default_model = "gemini-test"
 env_var = "FAKE_LLM_KEY"
 reasoning = "low"
+
+[providers.responses]
+kind = "openai_responses"
+api_base = "{url}/v1"
+default_model = "responses-test"
+env_var = "FAKE_LLM_KEY"
+reasoning = "medium"
 """
 
 FIRST_THOUGHT = "The user wants the shell; echo is enough."
@@ -73,9 +80,25 @@ def _gemini(first: dict[str, Any], second: dict[str, Any]) -> None:
     assert "functionCall" in model["parts"][1]
 
 
+def _responses(first: dict[str, Any], second: dict[str, Any]) -> None:
+    assert first["reasoning"] == {"effort": "medium", "summary": "auto"}
+    assert first["store"] is False
+    assert first["include"] == ["reasoning.encrypted_content"]
+    reasoning, call = second["input"][1:3]
+    assert reasoning["type"] == "reasoning"
+    assert reasoning["summary"][0]["text"] == FIRST_THOUGHT
+    assert reasoning["encrypted_content"]  # checked by the fake, which encrypted it
+    assert call["type"] == "function_call"
+
+
 @pytest.mark.parametrize(
     ("model", "check"),
-    [("claude-test", _anthropic), ("fake/fake-model", _openai), ("gemini-test", _gemini)],
+    [
+        ("claude-test", _anthropic),
+        ("fake/fake-model", _openai),
+        ("gemini-test", _gemini),
+        ("responses-test", _responses),
+    ],
 )
 async def test_thoughts_stay_out_of_the_answer_and_go_back_in_the_tool_loop(
     thinking: Home, model: str, check: Any
@@ -104,3 +127,17 @@ async def test_thinking_blocks_go_only_to_the_kind_that_made_them(thinking: Home
     assert "signature" not in str(contents)
     assert FIRST_THOUGHT not in str(contents)
     assert not any(part.get("thought") for content in contents for part in content["parts"])
+
+
+async def test_reasoning_items_go_only_to_the_responses_api(thinking: Home) -> None:
+    assert (await thinking.run("run", "--model", "responses-test", "start")).returncode == 0
+    stored = thinking.only_history()["messages"][1]["reasoning"]
+    assert stored["format"] == "openai-responses"
+    assert [block["type"] for block in stored["blocks"]] == ["reasoning"]
+    assert stored["blocks"][0]["encrypted_content"]
+    thinking.llm.script.extend([Reply.text("Claude continues.")])
+    result = await thinking.run("run", "--continue", "--model", "claude-test", "go on")
+    assert result.returncode == 0, result.stderr
+    messages = thinking.llm.requests[2].body["messages"]
+    assert "encrypted_content" not in str(messages)
+    assert FIRST_THOUGHT not in str(messages)

@@ -32,6 +32,7 @@ from openheim.providers.base import (
 from openheim.providers.gemini import GeminiDialect
 from openheim.providers.gemini_stream import GeminiStreamDecoder
 from openheim.providers.openai import OpenAIDialect, OpenAIStreamDecoder
+from openheim.providers.openai_responses import OpenAIResponsesDialect, ResponsesStreamDecoder
 from openheim.providers.sse import SSEDecoder
 from openheim.testing import (
     OpenAIChatDialect,
@@ -43,6 +44,7 @@ from openheim.testing import (
 )
 from openheim.testing.anthropic_wire import AnthropicMessagesDialect
 from openheim.testing.gemini_wire import GeminiGenerateContentDialect, thought_signature
+from openheim.testing.responses_wire import OpenAIResponsesDialect as FakeResponsesDialect
 from openheim.testing.wire import StreamResponse
 from tests.fuzz.profiles import FUZZ, no_hang
 from tests.fuzz.strategies import hostile_values, json_objects, json_values, mutated_json
@@ -171,6 +173,41 @@ WIRES = [
             "promptFeedback",
             "blockReason",
             "blockReasonMessage",
+        ),
+    ),
+    Wire(
+        "openai_responses",
+        _renderer(FakeResponsesDialect(), _request("/v1/responses")),
+        lambda: ResponsesStreamDecoder("openai_responses", id_tag=TAG),
+        keeps_cache_write=False,
+        sends_ids=True,
+        keys=(
+            "type",
+            "error",
+            "code",
+            "message",
+            "response",
+            "status",
+            "incomplete_details",
+            "reason",
+            "usage",
+            "input_tokens",
+            "output_tokens",
+            "input_tokens_details",
+            "cached_tokens",
+            "output_index",
+            "item_id",
+            "item",
+            "id",
+            "call_id",
+            "name",
+            "arguments",
+            "delta",
+            "summary",
+            "summary_index",
+            "encrypted_content",
+            "content",
+            "text",
         ),
     ),
 ]
@@ -442,6 +479,7 @@ _DIALECTS = {
     "openai": OpenAIDialect("http://127.0.0.1:1/v1"),
     "anthropic": AnthropicDialect("http://127.0.0.1:1/v1"),
     "gemini": GeminiDialect("http://127.0.0.1:1/v1beta"),
+    "openai_responses": OpenAIResponsesDialect("http://127.0.0.1:1/v1"),
 }
 _bodies = st.one_of(
     st.binary(max_size=200),

@@ -28,6 +28,7 @@ KINDS = {
     "openai_compatible": (ProviderKind.OPENAI_COMPATIBLE, "/v1"),
     "anthropic": (ProviderKind.ANTHROPIC, "/v1"),
     "gemini": (ProviderKind.GEMINI, "/v1beta"),
+    "openai_responses": (ProviderKind.OPENAI_RESPONSES, "/v1"),
 }
 
 ECHO = ToolDefinition(

@@ -134,6 +134,7 @@ def provider(kind: ProviderKind, **options: object) -> ProviderConfig:
         (ProviderKind.OPENAI, "gpt-5", True),
         (ProviderKind.OPENAI, "gpt-3.5-turbo", False),
         (ProviderKind.OPENAI, "o3-mini", False),
+        (ProviderKind.OPENAI_RESPONSES, "gpt-5-codex", True),
         (ProviderKind.ANTHROPIC, "claude-sonnet-4-5", True),
         (ProviderKind.ANTHROPIC, "claude-2.1", False),
         (ProviderKind.GEMINI, "gemini-2.5-pro", True),

@@ -19,14 +19,20 @@ from tests.providers.streams import (
     end_of,
     gemini,
     openai,
+    responses,
     split_at,
     text_of,
     thoughts_of,
 )
 
-DIALECTS = {"openai": openai, "anthropic": anthropic, "gemini": gemini}
+DIALECTS = {
+    "openai": openai,
+    "anthropic": anthropic,
+    "gemini": gemini,
+    "openai_responses": responses,
+}
 #: Gemini frames events with LF only; the others accept CRLF as SSE allows.
-CRLF = {"openai": True, "anthropic": True, "gemini": False}
+CRLF = {"openai": True, "anthropic": True, "gemini": False, "openai_responses": True}
 
 
 def check(module: ModuleType, chunks: list[bytes], context: object = None) -> None:
