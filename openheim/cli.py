@@ -277,22 +277,65 @@ async def acp(log_format: str | None, sandbox: str | None) -> None:
     help="History store: postgresql://USER@HOST/DB for replicas sharing one database, or "
     "`file` (default; also set by OPENHEIM_STORE_URL or [store] url).",
 )
+@click.option(
+    "--workers",
+    default="1",
+    show_default=True,
+    metavar="N|auto",
+    help="Server processes sharing the port; auto = one per core. SIGHUP restarts them.",
+)
+@click.option("--worker-index", type=int, hidden=True)
+@click.option("--worker-fd", type=int, hidden=True)
+@click.option("--worker-parent", type=int, hidden=True)
+@click.option("--worker-dir", hidden=True)
 @LOG_FORMAT
 @SANDBOX
 async def serve(
-    host: str, port: int, store: str | None, log_format: str | None, sandbox: str | None
+    host: str,
+    port: int,
+    store: str | None,
+    workers: str,
+    worker_index: int | None,
+    worker_fd: int | None,
+    worker_parent: int | None,
+    worker_dir: str | None,
+    log_format: str | None,
+    sandbox: str | None,
 ) -> None:
     """Serve the multiplexed WebSocket (/ws, /acp) and the REST API (/api/...).
 
     Runs until SIGINT or SIGTERM, then cancels running turns, saves them and closes every
     socket with code 1001. Settings live in the [server] section of the config.
     """
-    from openheim.server.app import run_server
+    from pathlib import Path
 
+    from openheim.server.app import run_server
+    from openheim.server.listen import worker_count
+    from openheim.server.worker_role import WorkerRole
+
+    env = with_sandbox(sandbox)
     try:
-        code = await run_server(
-            host, port, with_sandbox(sandbox), store_url=store, log_format=log_format
-        )
+        count = worker_count(workers)
+    except ValueError as exc:
+        fail(str(exc))
+    role = None
+    if worker_index is not None and worker_fd is not None and worker_parent and worker_dir:
+        role = WorkerRole(worker_index, worker_fd, worker_parent, Path(worker_dir))
+    try:
+        if count > 1 and role is None:
+            from openheim.server.supervisor import run_workers
+
+            def worker_command(worker: WorkerRole) -> list[str]:
+                command = [sys.executable, "-m", "openheim", "serve", "--host", host]
+                command += ["--port", str(port), *worker.argv()]
+                command += ["--store", store] if store else []
+                return command + (["--log-format", log_format] if log_format else [])
+
+            code = await run_workers(host, port, count, env, worker_command, log_format=log_format)
+        else:
+            code = await run_server(
+                host, port, env, store_url=store, log_format=log_format, worker=role
+            )
     except OpenheimError as exc:
         fail(exc)
     sys.exit(code)

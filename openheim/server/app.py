@@ -42,6 +42,8 @@ from openheim.server.state import DRAIN_TIMEOUT as DRAIN_TIMEOUT  # tests and op
 from openheim.server.state import ServerState
 from openheim.server.tenants import Tenants
 from openheim.server.worker import worker_serve
+from openheim.server.worker_metrics import WorkerShare
+from openheim.server.worker_role import WorkerRole
 from openheim.server.ws import (
     AsgiWebSocket,
     Connection,
@@ -117,9 +119,15 @@ def check_bind(host: str, access: Access, config: Config) -> None:
         )
 
 
-def hypercorn_config(host: str, port: int, config: Config) -> HypercornConfig:
+def hypercorn_config(
+    host: str, port: int, config: Config, worker: WorkerRole | None = None
+) -> HypercornConfig:
+    """Hypercorn's settings; a worker of ``serve --workers`` serves the socket it was handed."""
     settings = HypercornConfig()
-    settings.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+    if worker is not None:
+        settings.bind = [worker.bind]
+    else:
+        settings.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
     settings.accesslog = None
     settings.errorlog = logging.getLogger("openheim.server.http")
     settings.graceful_timeout = 2.0
@@ -163,6 +171,7 @@ async def open_server(
     port: int = DEFAULT_PORT,
     workspace_root: Path | None = None,
     store_url: str | None = None,
+    worker: WorkerRole | None = None,
 ) -> AsyncIterator[RunningServer]:
     """Serve for the body of the ``async with``; raises ``OpenheimError`` before binding when
     the config does not allow it, and when the address cannot be bound."""
@@ -198,13 +207,15 @@ async def open_server(
             metrics_token=server.metrics_token or env.get(METRICS_TOKEN_ENV) or None,
             mcp=runtime.mcp,
             sandbox=runtime.sandboxing.describe(tenants=not access.open),
+            worker=worker.index if worker is not None else None,
+            metrics_share=worker.share if worker is not None else None,
         )
         metrics.watch(state)
         app = OpenheimApp(state, create_rest_app(state))
         serve = partial(
             worker_serve,
             app,
-            hypercorn_config(host, port, config),
+            hypercorn_config(host, port, config, worker),
             stall_timeout=server.slow_client_timeout_secs,
             shutdown_trigger=stop.wait,
             drain=state.drain,
@@ -215,14 +226,26 @@ async def open_server(
             except OSError as exc:
                 message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
                 raise OpenheimError(message) from None
+            sharing = trio.CancelScope()
+            if state.metrics_share is not None:
+                nursery.start_soon(_share_metrics, sharing, state.metrics_share, metrics)
             try:
                 yield RunningServer(binds[0], state)
             except BaseException as exc:  # leaves as itself, not in the nursery's group
                 failure = exc
             finally:
+                sharing.cancel()
                 stop.set()
     if failure is not None:
         raise failure
+
+
+async def _share_metrics(
+    scope: trio.CancelScope, share: WorkerShare, metrics: ServerMetrics
+) -> None:
+    """Keep this worker's metrics where its peers read them, until the server stops."""
+    with scope:
+        await share.keep_shared(metrics.render)
 
 
 async def run_server(
@@ -232,8 +255,10 @@ async def run_server(
     *,
     store_url: str | None = None,
     log_format: str | None = None,
+    worker: WorkerRole | None = None,
 ) -> int:
-    """The ``openheim serve`` command: serve until SIGINT or SIGTERM, then shut down cleanly."""
+    """The ``openheim serve`` command: serve until SIGINT or SIGTERM, then shut down cleanly;
+    as a ``worker`` of ``serve --workers``, on the socket the parent handed over."""
     import signal
 
     from openheim.config.load import load_config
@@ -244,14 +269,21 @@ async def run_server(
     paths = Paths.from_env(env)
     config = load_config(paths.config_file)
     fmt = configure_logging(env, fmt=log_format, secrets=config_secrets(config, env))
+    if worker is not None:
+        worker.die_with_parent()
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent's signal: it restarts us
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_server(
-            config, paths, env=env, host=host, port=port, store_url=store_url
+            config, paths, env=env, host=host, port=port, store_url=store_url, worker=worker
         ) as server:
-            announce(fmt, f"openheim serving on {server.url}", url=server.url)
             sandbox = server.state.sandbox or {}
-            backend = str(sandbox.get("backend"))
-            announce(fmt, f"tools sandboxed by {sandbox.get('summary')}", sandbox=backend)
+            if worker is not None:  # the parent announces the server, once
+                log.info("worker %d serving (sandbox: %s)", worker.index, sandbox.get("summary"))
+                worker.announce_ready()
+            else:
+                announce(fmt, f"openheim serving on {server.url}", url=server.url)
+                backend = str(sandbox.get("backend"))
+                announce(fmt, f"tools sandboxed by {sandbox.get('summary')}", sandbox=backend)
             async for signum in signals:
                 log.warning("%s: shutting down", signal.Signals(signum).name)
                 break

@@ -235,6 +235,8 @@ def create_rest_app(state: ServerState) -> QuartTrio:
 
     @app.get("/healthz")
     async def healthz() -> Response:
+        if state.worker is not None:
+            return json_response({"status": "ok", "worker": state.worker})
         return json_response({"status": "ok"})
 
     @app.get("/metrics")
@@ -242,7 +244,10 @@ def create_rest_app(state: ServerState) -> QuartTrio:
         from openheim.server.metrics import CONTENT_TYPE
 
         assert state.metrics is not None
-        return Response(state.metrics.render(), status=200, content_type=CONTENT_TYPE)
+        body = state.metrics.render()
+        if state.metrics_share is not None:
+            body = await state.metrics_share.render(body)
+        return Response(body, status=200, content_type=CONTENT_TYPE)
 
     @app.get("/api/config")
     async def get_config() -> Response:

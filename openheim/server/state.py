@@ -15,6 +15,7 @@ from openheim.config.model import Config
 from openheim.server.auth import Access
 from openheim.server.metrics import ServerMetrics
 from openheim.server.tenants import Tenants
+from openheim.server.worker_metrics import WorkerShare
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
@@ -39,6 +40,10 @@ class ServerState:
     mcp: McpSupervisor | None = None
     #: What confines tools (``/api/config``): backend, mode, policy.
     sandbox: dict[str, Any] | None = None
+    #: This worker's index under ``serve --workers N``; None for a lone server.
+    worker: int | None = None
+    #: Where the workers share their metrics, so any of them answers ``/metrics`` for all.
+    metrics_share: WorkerShare | None = None
     connections: set[Connection] = attrs.field(factory=set)
     closing: bool = False
 
