@@ -97,13 +97,13 @@ async def compact(
     settings: CompactionSettings,
     summariser: Summariser | None,
     force: bool = False,
-    aim: int | None = None,
+    manual: bool = False,
 ) -> Outcome | None:
     """A smaller view's record when the next request passes the threshold (or ``force``),
     else ``None``; ``None`` too when no step can shrink the view. Changes nothing itself.
 
-    ``aim`` (tokens) lowers where the cuts aim, for a compaction the user asked for; the
-    truncation step still stops at the settings' target, since it loses text for good.
+    ``manual`` (the user's ``/compact``) runs whatever the size and aims the cuts at half
+    of it as well; truncation still stops at the settings' target: it loses text for good.
     """
     messages = conversation.messages
     record = latest(conversation) or steps.EMPTY
@@ -114,10 +114,10 @@ async def compact(
 
     current = size(record)
     before = meter.measure(current, request.model)
-    if not force and before <= settings.threshold:
+    if not (force or manual) and before <= settings.threshold:
         return None
     floor = meter.units_for(settings.target, request.model)
-    target = floor if aim is None else min(floor, meter.units_for(aim, request.model))
+    target = min(floor, meter.units_for(before // 2, request.model)) if manual else floor
     taken: list[CompactionMethod] = []
     candidate = record
     usage = Usage()

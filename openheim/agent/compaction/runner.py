@@ -53,7 +53,7 @@ async def compact_conversation(
     meter: Meter,
     settings: CompactionSettings,
     force: bool = False,
-    aim: int | None = None,
+    manual: bool = False,
 ) -> Outcome | None:
     """Compact when the next request (``head``, the view, ``tools``) needs it; the record is
     appended to ``conversation`` and returned, ``None`` when nothing changed."""
@@ -64,7 +64,7 @@ async def compact_conversation(
         settings=settings,
         summariser=summariser_for(provider, model),
         force=force,
-        aim=aim,
+        manual=manual,
     )
     if outcome is not None:
         conversation.compactions.append(outcome.record)
