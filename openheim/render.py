@@ -13,6 +13,7 @@ import trio
 
 from openheim.agent.events import (
     AgentEvent,
+    Compacted,
     McpStartup,
     ProviderRetrying,
     StopReason,
@@ -89,6 +90,10 @@ def diff_style(line: str) -> str:
 
 def retrying(event: ProviderRetrying) -> str:
     return f"⟳ {event.message}"
+
+
+def compacted(event: Compacted) -> str:
+    return f"· {event.describe()}"
 
 
 def mcp_startup(event: McpStartup) -> str:
