@@ -309,7 +309,8 @@ class Compaction:
     dropped: int = 0
     elided: tuple[int, ...] = ()
     truncated: tuple[tuple[int, int], ...] = ()
-    created_at: datetime = attrs.field(factory=utc_now)
+    #: Stored to the millisecond; records compare by what they say, not by when.
+    created_at: datetime = attrs.field(factory=utc_now, eq=False)
 
 
 @attrs.define

@@ -1,10 +1,11 @@
 """When to compact, and the ladder run in order: elide, summarise, drop, truncate.
 
 The threshold is ``compact_at`` of what the prompt may hold (the window less the reply's
-tokens); a compaction aims well below it (``TARGET_RATIO``), so the turns after it do not
-compact again at once. Each step is taken only if it makes the view strictly smaller, and the
-last one (truncation) only while it can, so a run always ends; when nothing shrinks the view
-the request goes out as it is and the provider's answer decides.
+tokens). Elision and cuts aim well below it (the conversation's share is cut to
+``TARGET_RATIO``), so the turns after a compaction do not compact again at once; truncation,
+which loses text for good, only goes as far as the threshold. Each step is taken only if it
+makes the view strictly smaller, and the last one only while it can, so a run always ends;
+when nothing shrinks the view the request goes out as it is and the provider's answer decides.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from openheim.agent.compaction.view import NOTE_HEAD, latest, render, start_of_v
 from openheim.foundation.models import Compaction, CompactionMethod, Conversation, Message, Usage
 
 DEFAULT_COMPACT_AT = 0.8
-#: A compaction aims at this share of the threshold.
+#: A compaction aims at this share of the room the conversation has under the threshold
+#: (what the system prompt and the tool definitions leave).
 TARGET_RATIO = 0.6
-#: Turns (and model steps) whose tool outputs are never elided.
-KEEP_TURNS = 2
+#: Tool outputs of the current turn, and of the last few model steps, are never elided.
+KEEP_TURNS = 1
 KEEP_ROUNDS = 4
 #: How severe each step is; a run is named after the most severe step it took.
 _SEVERITY = {
@@ -57,14 +59,13 @@ class CompactionSettings:
         """Prompt tokens past which the next request is compacted first."""
         return int(self.compact_at * self.prompt_room)
 
-    @property
-    def target(self) -> int:
-        return int(self.threshold * TARGET_RATIO)
+    def target(self, fixed_tokens: int) -> int:
+        """Where a compaction aims, given the tokens of what every request holds."""
+        return fixed_tokens + int(TARGET_RATIO * max(0, self.threshold - fixed_tokens))
 
-    @property
-    def summary_tokens(self) -> int:
-        """The summary's reply bound: small beside the target, so a summary saves room."""
-        return max(128, min(2048, self.target // 6))
+    def summary_tokens(self, fixed_tokens: int) -> int:
+        """The summary's reply bound: small beside the room, so a summary saves some."""
+        return max(128, min(2048, (self.threshold - fixed_tokens) // 6))
 
     @property
     def summary_input_chars(self) -> int:
@@ -103,7 +104,7 @@ async def compact(
     else ``None``; ``None`` too when no step can shrink the view. Changes nothing itself.
 
     ``manual`` (the user's ``/compact``) runs whatever the size and aims the cuts at half
-    of it as well; truncation still stops at the settings' target: it loses text for good.
+    of it as well; truncation still goes no further than the threshold.
     """
     messages = conversation.messages
     record = latest(conversation) or steps.EMPTY
@@ -116,8 +117,11 @@ async def compact(
     before = meter.measure(current, request.model)
     if not (force or manual) and before <= settings.threshold:
         return None
-    floor = meter.units_for(settings.target, request.model)
-    target = min(floor, meter.units_for(before // 2, request.model)) if manual else floor
+    fixed_tokens = meter.estimate(fixed)
+    aim = settings.target(fixed_tokens)
+    target = meter.units_for(min(aim, before // 2) if manual else aim, request.model)
+    floor = meter.units_for(settings.threshold, request.model)
+    summary_tokens = settings.summary_tokens(fixed_tokens)
     taken: list[CompactionMethod] = []
     candidate = record
     usage = Usage()
@@ -133,7 +137,7 @@ async def compact(
     protect = steps.protected_start(messages, KEEP_TURNS, KEEP_ROUNDS)
     take(steps.elide(messages, candidate, protect), CompactionMethod.ELIDE)
     if current > target:
-        note_units = text_units(NOTE_HEAD) + settings.summary_tokens / meter.scale
+        note_units = text_units(NOTE_HEAD) + summary_tokens / meter.scale
         upto = steps.choose_cut(
             messages, candidate, fixed=fixed, target=target, note_units=note_units
         )
@@ -143,7 +147,7 @@ async def compact(
                 start = start_of_view(messages, candidate.upto)
                 old = render(messages, attrs.evolve(record, upto=0))[start:upto]
                 summary = await summariser(
-                    candidate.summary, old, settings.summary_input_chars, settings.summary_tokens
+                    candidate.summary, old, settings.summary_input_chars, summary_tokens
                 )
             if summary is not None:
                 usage = summary.usage

@@ -82,6 +82,7 @@ async def summarise(
     (the summary so far included); ``None`` when the provider fails or says nothing."""
     summary = previous
     usage = Usage()
+    asked = False
     room = max_chars - (len(previous) if previous else 0)
     lines = transcript_lines(messages, max(room // 2, max_chars // 4))
     for chunk in chunks(lines, max(room // 2, max_chars // 4)):
@@ -103,7 +104,8 @@ async def summarise(
         if end.usage is not None:
             usage += end.usage
         summary = end.text.strip()
-    return None if summary is None or summary == previous else Summary(summary, usage)
+        asked = True
+    return Summary(summary, usage) if asked and summary else None
 
 
 async def _ask(provider: ChatProvider, request: ChatRequest) -> StreamEnd | None:
