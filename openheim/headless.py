@@ -15,6 +15,7 @@ import trio
 from openheim import render
 from openheim.agent.events import (
     AgentEvent,
+    Compacted,
     McpStartup,
     MessageChunk,
     PlanUpdated,
@@ -167,6 +168,9 @@ class _Renderer:
                     self.terminal.note(line)
             case ProviderRetrying():
                 self.terminal.note(render.retrying(event))
+            case Compacted():
+                self.end_answer()
+                self.terminal.note(render.compacted(event))
             case McpStartup():
                 self.end_answer()
                 self.terminal.note(render.mcp_startup(event))

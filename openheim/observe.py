@@ -44,6 +44,10 @@ class Observer(Protocol):
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None: ...
 
+    def compaction(self, *, tenant: str, method: str, tokens_saved: int) -> None:
+        """A conversation's view was compacted (``openheim.agent.compaction``)."""
+        ...
+
     def span(self, name: str, attributes: Attributes) -> AbstractContextManager[None]:
         """A traced stretch of work (a turn, a provider request, a tool call); entered and
         left in one task."""
@@ -61,6 +65,9 @@ class NullObserver:
         pass
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None:
+        pass
+
+    def compaction(self, *, tenant: str, method: str, tokens_saved: int) -> None:
         pass
 
     def span(self, name: str, attributes: Attributes) -> AbstractContextManager[None]:

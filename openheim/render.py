@@ -13,6 +13,7 @@ import trio
 
 from openheim.agent.events import (
     AgentEvent,
+    Compacted,
     McpStartup,
     ProviderRetrying,
     StopReason,
@@ -112,6 +113,10 @@ def plan_lines(entries: Sequence[PlanEntry]) -> list[tuple[str, str]]:
 
 def retrying(event: ProviderRetrying) -> str:
     return f"⟳ {event.message}"
+
+
+def compacted(event: Compacted) -> str:
+    return f"· {event.describe()}"
 
 
 def mcp_startup(event: McpStartup) -> str:

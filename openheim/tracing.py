@@ -72,3 +72,6 @@ class TracingObserver:
 
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None:
         self.inner.tool_call(tenant=tenant, tool=tool, is_error=is_error, seconds=seconds)
+
+    def compaction(self, *, tenant: str, method: str, tokens_saved: int) -> None:
+        self.inner.compaction(tenant=tenant, method=method, tokens_saved=tokens_saved)

@@ -22,6 +22,7 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
         "off | low | medium | high",
     ),
     "skills": ("List the installed skills and the ones this session uses", None),
+    "compact": ("Make the conversation smaller for the model now (history keeps all)", None),
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from openheim.acp.blocks import agent_chunk, image_block, thought_chunk, user_chunk
 from openheim.acp.codec import invalid_params
+from openheim.acp.notices import compaction_notice, mcp_startup_plan
 from openheim.acp.plan import plan_update, replayed_plan
 from openheim.acp.prompt_content import prompt_text as prompt_text  # used by acp.methods
 from openheim.acp.tool_updates import (
@@ -27,6 +28,7 @@ from openheim.acp.tool_updates import (
 )
 from openheim.agent.events import (
     AgentEvent,
+    Compacted,
     McpStartup,
     MessageChunk,
     PlanUpdated,
@@ -86,53 +88,32 @@ def updates_for(event: AgentEvent, cwd: Path) -> list[dict[str, Any]]:
             return [mcp_startup_plan(event)]
         case PlanUpdated(entries=entries):
             return [plan_update(entries)]
+        case Compacted():
+            return [compaction_notice(event)]
         case _:
             return []
-
-
-def mcp_startup_plan(event: McpStartup) -> dict[str, Any]:
-    """The wait for MCP servers as a ``plan``: one entry per server, ``in_progress`` while it
-    starts and ``completed`` with its outcome in the text once it is ready or has failed.
-
-    A plan is the one stable update a client shows as progress that is neither the answer
-    nor a tool call; ``_meta`` carries the same state for clients that want it as data.
-    """
-    entries = []
-    for server in event.servers:
-        if server.state == "starting":
-            content, status = f"Start MCP server {server.name}", "in_progress"
-        elif server.state == "ready":
-            content, status = (
-                f"MCP server {server.name}: ready ({server.tool_count} tools)",
-                "completed",
-            )
-        else:
-            content, status = f"MCP server {server.name} failed: {server.error}", "completed"
-        entries.append({"content": content, "priority": "medium", "status": status})
-    state = [
-        {"name": s.name, "state": s.state, "toolCount": s.tool_count}
-        | ({"error": s.error} if s.error else {})
-        for s in event.servers
-    ]
-    return {
-        "sessionUpdate": "plan",
-        "entries": entries,
-        "_meta": {"openheim.dev": {"mcpStartup": state}},
-    }
 
 
 def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
     """A stored conversation as the updates a client would have seen live (``session/load``).
 
     Each tool call becomes one ``tool_call`` carrying its final status and output, taken from
-    the matching tool message; an accepted ``update_plan`` is followed by its ``plan``.
+    the matching tool message; an accepted ``update_plan`` is followed by its ``plan``. Where
+    the conversation was compacted, a compaction notice marks the place (the transcript itself
+    is replayed whole).
     """
+    markers: dict[int, list[Compacted]] = {}
+    for record in conversation.compactions:
+        event = Compacted(record.tokens_before, record.tokens_after, record.method.value)
+        markers.setdefault(record.at, []).append(event)
     results = {
         message.tool_call_id: ToolResult(message.content or "", message.is_error)
         for message in conversation.messages
         if message.role is Role.TOOL and message.tool_call_id is not None
     }
-    for message in conversation.messages:
+    for index, message in enumerate(conversation.messages):
+        for event in markers.pop(index, ()):
+            yield compaction_notice(event)
         if message.role is Role.USER and message.content:
             yield user_chunk(message.content)
         if message.role is Role.USER:
@@ -150,6 +131,9 @@ def replay(conversation: Conversation, cwd: Path) -> Iterator[dict[str, Any]]:
                     update.update(tool_output(result))
                 yield update
                 yield from replayed_plan(call, result)
+    for events in markers.values():  # made after the last message (``/compact``)
+        for event in events:
+            yield compaction_notice(event)
 
 
 # --- permissions ------------------------------------------------------------------------------

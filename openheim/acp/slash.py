@@ -53,6 +53,10 @@ class SlashCommands:
                 await self._thinking(session, command.argument)
             case "skills":
                 await self._skills(session)
+            case "compact":
+                compacted = await session.compact()
+                text = "Nothing to compact yet." if compacted is None else compacted.describe()
+                await self._say(session, text)
             case name:
                 return await self._skill(session, name, command.argument)
         return None

@@ -103,6 +103,22 @@ class McpStartup:
 
 
 @attrs.frozen
+class Compacted:
+    """The model's view of the conversation was made smaller before a request; ``method`` is
+    the most severe ladder step taken (``elide``, ``summary``, ``drop``, ``truncate``)."""
+
+    tokens_before: int
+    tokens_after: int
+    method: str
+
+    def describe(self) -> str:
+        return (
+            f"context compacted ({self.method}): ~{self.tokens_before:,} -> "
+            f"~{self.tokens_after:,} tokens"
+        )
+
+
+@attrs.frozen
 class TurnFinished:
     stop_reason: StopReason
     usage: Usage
@@ -122,5 +138,6 @@ AgentEvent = (
     | PlanUpdated
     | ProviderRetrying
     | McpStartup
+    | Compacted
     | TurnFinished
 )

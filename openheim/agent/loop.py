@@ -16,9 +16,14 @@ from typing import Protocol
 import attrs
 import trio
 
+from openheim.agent.compaction.compactor import CompactionSettings
+from openheim.agent.compaction.measure import Meter, request_units
+from openheim.agent.compaction.runner import compact_conversation
+from openheim.agent.compaction.view import view
 from openheim.agent.events import (
     CANCELLED_RESULT,
     AgentEvent,
+    Compacted,
     MessageChunk,
     PlanUpdated,
     ProviderRetrying,
@@ -31,6 +36,7 @@ from openheim.agent.events import (
 )
 from openheim.agent.text_tool_calls import recover_tool_calls
 from openheim.config.model import ModelPrice
+from openheim.foundation.errors import ContextTooLong
 from openheim.foundation.models import (
     Conversation,
     Message,
@@ -80,6 +86,8 @@ class TurnSettings:
     #: Accept a reply whose whole text is a JSON tool call (local models do that).
     recover_text_tool_calls: bool = False
     reasoning: ReasoningLevel = ReasoningLevel.OFF
+    #: The model's window and when to compact in it; None sends the whole transcript.
+    compaction: CompactionSettings | None = None
 
 
 class Turn:
@@ -97,8 +105,11 @@ class Turn:
         events: trio.MemorySendChannel[AgentEvent],
         approve: Approver | None = None,
         observer: Observer = NULL_OBSERVER,
+        meter: Meter | None = None,
     ) -> None:
         self.conversation = conversation
+        #: The session's token meter (it learns across turns); a turn alone gets its own.
+        self.meter = meter if meter is not None else Meter()
         self.observer = observer
         self.approve = approve
         self.prompt = prompt
@@ -150,15 +161,60 @@ class Turn:
         return StopReason.MAX_TURN_REQUESTS
 
     async def _call_model(self) -> StreamEnd:
+        """One model request, compacted first when it would pass the threshold; a request
+        the provider refuses as too long is compacted harder and sent once more."""
+        await self._compact()
+        request = self._request()
+        try:
+            return await self._stream(request)
+        except ContextTooLong:
+            if not await self._compact(overflowed=request):
+                raise
+        return await self._stream(self._request())
+
+    def _head(self) -> tuple[Message, ...]:
         system = self.settings.system_prompt
-        head = (Message.system(system),) if system else ()
-        request = ChatRequest(
+        return (Message.system(system),) if system else ()
+
+    def _request(self) -> ChatRequest:
+        return ChatRequest(
             model=self.settings.model,
-            messages=(*head, *self.conversation.messages),
+            messages=(*self._head(), *view(self.conversation)),
             tools=self.tools.definitions(),
             max_tokens=self.settings.max_tokens,
             reasoning=self.settings.reasoning,
         )
+
+    async def _compact(self, overflowed: ChatRequest | None = None) -> bool:
+        """Compact the conversation if the next request needs it (or the provider refused
+        ``overflowed``); whether the view changed."""
+        settings = self.settings.compaction
+        if settings is None:
+            return False
+        model = self.settings.model
+        if overflowed is not None:
+            units = request_units(overflowed.messages, overflowed.tools)
+            self.meter.overflowed(units, settings.prompt_room, model)
+        outcome = await compact_conversation(
+            self.conversation,
+            provider=self.provider,
+            model=model,
+            head=self._head(),
+            tools=self.tools.definitions(),
+            meter=self.meter,
+            settings=settings,
+            force=overflowed is not None,
+        )
+        if outcome is None:
+            return False
+        self._usage += outcome.usage
+        record = outcome.record
+        await self.events.send(
+            Compacted(record.tokens_before, record.tokens_after, record.method.value)
+        )
+        return True
+
+    async def _stream(self, request: ChatRequest) -> StreamEnd:
         self._partial_text = []
         self._partial_thought = []
         async with self.provider.stream(request) as stream:
@@ -181,6 +237,8 @@ class Turn:
                     if event.usage is not None:
                         self._usage += event.usage
                         self._context_tokens = event.usage.input_tokens + event.usage.output_tokens
+                        units = request_units(request.messages, request.tools)
+                        self.meter.observe(units, event.usage.input_tokens, request.model)
                     return event
         raise AssertionError("provider stream ended without StreamEnd or an error")
 

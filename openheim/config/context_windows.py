@@ -41,6 +41,15 @@ def family_window(model: str) -> int | None:
     return None
 
 
+def window_source(provider: ProviderConfig, model: str) -> str:
+    """Where ``context_window`` takes ``model``'s window from, in the words doctor shows."""
+    if model in provider.context_windows:
+        return "context_windows"
+    if provider.context_window is not None:
+        return "context_window"
+    return "family default" if family_window(model) else "fallback"
+
+
 def context_window(provider: ProviderConfig, model: str) -> int:
     """The window a request to ``model`` on ``provider`` may fill."""
     configured = provider.context_windows.get(model, provider.context_window)

@@ -88,6 +88,9 @@ class ProviderConfig:
     context_window: int | None = None
     #: Per-model windows (``[providers.NAME.context_windows] "model" = N``), over the above.
     context_windows: Mapping[str, int] = attrs.field(factory=dict)
+    #: Compact the conversation when a request would fill this share of the window (less
+    #: the reply's ``max_tokens``).
+    compact_at: float = 0.8
     #: Whether this provider's models take images: unset = by model family
     #: (``openheim.providers.vision``), true/false = every model.
     vision: bool | None = None
@@ -182,6 +185,9 @@ class ServerConfig:
     #: ``web_fetch`` for tenants: the server itself then fetches URLs a tenant's model names
     #: (which may reach services only the server's network sees); off unless set.
     allow_web_fetch: bool = False
+    #: Tenants' sessions compact at this share of the window, whatever the providers say;
+    #: None: each provider's ``compact_at``.
+    compact_at: float | None = None
 
 
 @attrs.frozen

@@ -62,6 +62,7 @@ def read_provider(name: str, table: Table) -> ProviderConfig:
         built["reasoning_by_model"] = read_reasoning_by_model(by_model)
     if windows is not None:
         built["context_windows"] = read_windows(windows)
+    check_compact_at(table)
     return table.structure(
         ProviderConfig,
         name=name,
@@ -74,6 +75,16 @@ def read_provider(name: str, table: Table) -> ProviderConfig:
         api_key=table.value("api_key", str) or None,
         **built,
     )
+
+
+def check_compact_at(table: Table) -> None:
+    """``compact_at`` is a share of the window: above 0.1 (or every turn would compact) and
+    at most 1."""
+    value = table.value("compact_at", float)
+    if value is not None and not 0.1 <= value <= 1.0:
+        raise table.fail(
+            "compact_at", f"must be between 0.1 and 1, got {value:g}", "e.g. `compact_at = 0.8`"
+        )
 
 
 def read_windows(table: Table) -> dict[str, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from openheim.config.convert import config_converter
 from openheim.config.model import Config, ServerConfig
+from openheim.config.provider_table import check_compact_at
 from openheim.config.table import Table, config_error, settings_of
 from openheim.foundation.errors import ConfigError
 
@@ -23,6 +24,7 @@ _TOKEN_FIX = (
 
 def read_server(table: Table) -> ServerConfig:
     table.check_keys(settings_of(ServerConfig))
+    check_compact_at(table)
     built: dict[str, object] = {}
     for name in ("workspace_root", "tokens_file"):
         if (path := _path(table, name)) is not None:

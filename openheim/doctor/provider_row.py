@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from openheim.config.context_windows import context_window, window_source
 from openheim.config.model import Config, ProviderConfig
 from openheim.config.resolve import resolve_api_key
 from openheim.doctor.rows import Row, Status, plural
@@ -38,7 +39,35 @@ async def check_provider(
         return [_skipped(provider, key_row)]
     limit = min(probe_secs, provider.timeout_secs)
     result = await probe_provider(provider, key, limit=limit)
-    return [key_row, endpoint_row(provider, result, key, key_missing=missing, used=used)]
+    endpoint = endpoint_row(provider, result, key, key_missing=missing, used=used)
+    return [key_row, endpoint, context_row(provider, config.server.compact_at)]
+
+
+def context_row(provider: ProviderConfig, tenant_compact_at: float | None) -> Row:
+    """The default model's window, where it comes from, and when compaction starts."""
+    model = provider.default_model
+    window = context_window(provider, model)
+    source = window_source(provider, model)
+    share = f"{provider.compact_at:.0%}"
+    if tenant_compact_at is not None:
+        share += f" ({tenant_compact_at:.0%} for serve's tenants)"
+    others = len(provider.context_windows) - (model in provider.context_windows)
+    extra = f"; {plural(others, 'other per-model window')}" if others > 0 else ""
+    detail = f"{model}: window {window:,} tokens ({source}), compacts at {share}{extra}"
+    data = {
+        "model": model,
+        "context_window": window,
+        "window_source": source,
+        "compact_at": provider.compact_at,
+        "context_windows": dict(provider.context_windows),
+    }
+    fix = None
+    if source == "fallback":
+        fix = (
+            f"if {model}'s window is larger, set `context_window` in [providers.{provider.name}]"
+            " (compaction then starts later)"
+        )
+    return Row("provider", provider.name, Status.OK, detail, fix, "context", data)
 
 
 def provider_key_row(

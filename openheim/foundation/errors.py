@@ -81,6 +81,14 @@ class ProviderError(OpenheimError):
         return f"{where}provider error: {status}{self.message}"
 
 
+class ContextTooLong(ProviderError):
+    """The provider refused a request for holding more tokens than the model's window.
+
+    The agent loop answers it by compacting the conversation and retrying once, so a user
+    sees it only when even the compacted request does not fit.
+    """
+
+
 class SandboxError(OpenheimError):
     """The sandbox asked for cannot confine tools on this machine."""
 

@@ -278,6 +278,41 @@ def title_of(prompt: str) -> str | None:
     return None
 
 
+class CompactionMethod(enum.StrEnum):
+    """The step of the compaction ladder that made a record (the cheapest that was enough)."""
+
+    ELIDE = "elide"
+    SUMMARY = "summary"
+    DROP = "drop"
+    TRUNCATE = "truncate"
+
+
+@attrs.frozen
+class Compaction:
+    """How the model's view of a conversation differs from its transcript.
+
+    The transcript keeps every message; the view replaces ``messages[:upto]`` with one note
+    (the ``summary`` when there is one, else a note that ``dropped`` messages were removed),
+    shows the tool outputs at the indexes in ``elided`` as short stubs, and cuts each message
+    in ``truncated`` (index, characters kept) to fit. A record is whole, so the view follows
+    from the latest one alone; the earlier ones say where compaction happened (replay).
+    """
+
+    #: How many messages the transcript held when the compaction was made.
+    at: int
+    method: CompactionMethod
+    tokens_before: int
+    tokens_after: int
+    upto: int = 0
+    summary: str | None = None
+    #: Of the ``upto`` messages replaced, how many no summary covers.
+    dropped: int = 0
+    elided: tuple[int, ...] = ()
+    truncated: tuple[tuple[int, int], ...] = ()
+    #: Stored to the millisecond; records compare by what they say, not by when.
+    created_at: datetime = attrs.field(factory=utc_now, eq=False)
+
+
 @attrs.define
 class Conversation:
     id: str
@@ -292,6 +327,9 @@ class Conversation:
     usage: Usage = attrs.field(factory=Usage)
     #: Known only when the config has prices for every model the conversation used.
     cost_usd: float | None = None
+    #: Every compaction of the model's view, oldest first (``openheim.agent.compaction``);
+    #: the latest says what the model sees, ``messages`` stays the full transcript.
+    compactions: list[Compaction] = attrs.field(factory=list)
 
     def record_usage(self, usage: Usage, cost_usd: float | None) -> None:
         """Add a turn's usage; the cost stays known only while every turn's cost was known."""

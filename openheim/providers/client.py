@@ -23,6 +23,7 @@ from openheim.foundation.errors import ProviderError
 from openheim.foundation.redact import mask_secrets
 from openheim.observe import NULL_OBSERVER, Observer
 from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
+from openheim.providers.context_errors import classify
 from openheim.providers.limiter import RateLimiter
 from openheim.providers.vision import fit_to_model
 
@@ -202,7 +203,10 @@ class ProviderClient:
                 ) as response:
                     if response.status_code >= 400:
                         body = await read_limited(response, ERROR_BODY_LIMIT)
-                        raise self.dialect.parse_error(response.status_code, response.headers, body)
+                        error = self.dialect.parse_error(
+                            response.status_code, response.headers, body
+                        )
+                        raise classify(error, body)
                     await _check_content_type(self.config.name, response)
                     decoder = self.dialect.new_decoder()
                     async with contextlib.aclosing(response.aiter_bytes()) as chunks:
@@ -241,7 +245,7 @@ class ProviderClient:
         message = mask_secrets(error.message, [self._api_key] if self._api_key else [])
         if message == error.message:
             return error
-        return ProviderError(
+        return type(error)(
             message,
             provider=error.provider,
             status=error.status,

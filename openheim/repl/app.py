@@ -197,6 +197,21 @@ class Repl:
                 await self._sessions()
             case "mcp":
                 self._mcp()
+            case "compact":
+                await self._compact()
+
+    async def _compact(self) -> None:
+        """Ctrl-C stops it as it stops a turn; the conversation is then unchanged."""
+        session = self.session
+        self._turn = session
+        try:
+            event = await session.compact()
+        finally:
+            self._turn = None
+        if event is None:
+            self.view.line("nothing to compact", "dim")
+        else:
+            self.view.line(render.compacted(event), "dim")
 
     def _mcp(self) -> None:
         runtime = self.sessions.runtime

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "resume": ("ID", "continue a stored conversation (an id prefix is enough)"),
     "sessions": ("", "list recent conversations"),
     "mcp": ("", "list MCP servers: state, tools, errors and where their logs are"),
+    "compact": ("", "compact the conversation now: summarise older turns to free context"),
     "exit": ("", "leave (Ctrl-D does too)"),
 }
 

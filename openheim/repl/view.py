@@ -18,6 +18,7 @@ from rich.text import Text
 from openheim import render
 from openheim.agent.events import (
     AgentEvent,
+    Compacted,
     McpStartup,
     MessageChunk,
     PlanUpdated,
@@ -105,6 +106,8 @@ class ReplView:
             case ProviderRetrying():
                 self.line(render.retrying(event), "yellow")
                 self._spin(THINKING)
+            case Compacted():
+                self.line(render.compacted(event), "dim")
             case McpStartup():
                 failed = any(s.name == event.changed and s.state == "failed" for s in event.servers)
                 self.line(render.mcp_startup(event), "yellow" if failed else "dim")

@@ -108,6 +108,17 @@ class ServerMetrics:
             buckets=_TOOL_BUCKETS,
             registry=r,
         )
+        self.compactions = Counter(
+            "openheim_compactions",
+            "Conversations compacted to fit the model's window, by the most severe step taken",
+            ["method"],
+            registry=r,
+        )
+        self.compaction_tokens_saved = Counter(
+            "openheim_compaction_tokens_saved",
+            "Prompt tokens compaction took out of the next request (estimated)",
+            registry=r,
+        )
 
     def watch(self, state: LiveServer) -> None:
         """Add the gauges read from the live server at each scrape."""
@@ -145,6 +156,11 @@ class ServerMetrics:
     def tool_call(self, *, tenant: str, tool: str, is_error: bool, seconds: float) -> None:
         self.tool_calls.labels(tenant, tool, "error" if is_error else "ok").inc()
         self.tool_seconds.labels(tool).observe(seconds)
+
+    def compaction(self, *, tenant: str, method: str, tokens_saved: int) -> None:
+        self.compactions.labels(method).inc()
+        if tokens_saved > 0:
+            self.compaction_tokens_saved.inc(tokens_saved)
 
     def span(self, name: str, attributes: Attributes) -> AbstractContextManager[None]:
         return contextlib.nullcontext()  # traces are the tracing wrapper's (openheim.tracing)

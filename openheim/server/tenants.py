@@ -146,6 +146,7 @@ class Tenants:
             command_slots=trio.Semaphore(self._runtime.config.sandbox.max_commands_per_tenant),
             workspace=root,
             quota=self._quota(root),
+            compact_at=settings.compact_at,
         )
         policy = SessionPolicy(max_sessions=settings.max_sessions_per_tenant, workspace=root)
         async with (

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from openheim.agent.events import AgentEvent, StopReason, ToolCallFinished, TurnFinished
+from openheim.agent.compaction.measure import Meter
+from openheim.agent.events import (
+    AgentEvent,
+    Compacted,
+    StopReason,
+    ToolCallFinished,
+    TurnFinished,
+)
 from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
@@ -25,6 +32,7 @@ from openheim.foundation.models import Conversation, Prompt, ReasoningLevel, Too
 from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
+from openheim.session.compacting import compact_session, compaction_settings
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
 from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
@@ -73,10 +81,22 @@ class Attachment:
             self._holders.remove(self)
 
 
+#: What the actor answers a request with: a turn's end, a compaction (None: nothing to
+#: compact), or the error that stopped it.
+_Answer = TurnFinished | Compacted | None | OpenheimError
+
+
 @attrs.frozen
 class _Prompt:
     text: str | Prompt
-    reply: trio.MemorySendChannel[TurnFinished | OpenheimError]
+    reply: trio.MemorySendChannel[_Answer]
+
+
+@attrs.frozen
+class _Compact:
+    """``Session.compact``: queued like a prompt, so it never runs beside a turn."""
+
+    reply: trio.MemorySendChannel[_Answer]
 
 
 class Session:
@@ -111,7 +131,9 @@ class Session:
         self._attachments: list[Attachment] = []
         #: This session's own MCP servers while it serves; None when it has none.
         self.mcp: McpSupervisor | None = None
-        self._requests, self._inbox = trio.open_memory_channel[_Prompt](REQUEST_BUFFER)
+        self._requests, self._inbox = trio.open_memory_channel[_Prompt | _Compact](REQUEST_BUFFER)
+        #: Learns how this session's text turns into tokens, across turns.
+        self.meter = Meter()
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
         #: ``set_reasoning``'s level; None follows the config for the current model.
@@ -161,9 +183,24 @@ class Session:
         """Run one turn (after any queued before it); events go to subscribers meanwhile.
 
         A ``Prompt`` brings images along with the text (an editor's pasted screenshot)."""
-        reply, answer = trio.open_memory_channel[TurnFinished | OpenheimError](1)
+        reply, answer = trio.open_memory_channel[_Answer](1)
+        result = await self._ask(_Prompt(text, reply), answer)
+        assert isinstance(result, TurnFinished)
+        return result
+
+    async def compact(self) -> Compacted | None:
+        """Compact the conversation now, whatever its size (``/compact``), after any turn
+        queued before; ``None`` when there is nothing to compact. Saved at once."""
+        reply, answer = trio.open_memory_channel[_Answer](1)
+        result = await self._ask(_Compact(reply), answer)
+        assert result is None or isinstance(result, Compacted)
+        return result
+
+    async def _ask(
+        self, request: _Prompt | _Compact, answer: trio.MemoryReceiveChannel[_Answer]
+    ) -> _Answer:
         try:
-            await self._requests.send(_Prompt(text, reply))
+            await self._requests.send(request)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             raise OpenheimError(f"session {self.id} is closed") from None
         async with answer:
@@ -274,7 +311,11 @@ class Session:
         async with self._inbox:
             async for request in self._inbox:
                 try:
-                    result: TurnFinished | OpenheimError = await self._run_limited(request.text)
+                    result: _Answer
+                    if isinstance(request, _Compact):
+                        result = await self._compact_now()
+                    else:
+                        result = await self._run_limited(request.text)
                 except OpenheimError as error:
                     result = error
                 except Exception as exc:  # a bug fails this prompt, not the process
@@ -320,6 +361,36 @@ class Session:
         finally:
             slots.release()
 
+    def system_prompt(self) -> str:
+        override = self.runtime.config.system_prompt
+        return build_system_prompt(cwd=str(self.cwd), skills=self.skills, override=override)
+
+    async def _compact_now(self) -> Compacted | None:
+        """The user's ``/compact``; a cancel stops it and changes nothing."""
+        event = None
+        with trio.CancelScope() as waiting:
+            self._waiting = waiting
+            try:
+                event = await compact_session(self)
+            finally:
+                self._waiting = None
+        if event is None:
+            return None
+        self._report_compaction(event)
+        for subscriber in list(self._subscribers):
+            try:
+                await subscriber.send(event)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._subscribers.remove(subscriber)
+        return event
+
+    def _report_compaction(self, event: Compacted) -> None:
+        self.runtime.observer.compaction(
+            tenant=self.runtime.tenant,
+            method=event.method,
+            tokens_saved=event.tokens_before - event.tokens_after,
+        )
+
     async def _run_turn(self, text: str | Prompt) -> TurnFinished:
         choice = self.choice
         provider = await self.runtime.providers.get(choice.provider)
@@ -331,12 +402,11 @@ class Session:
             model=choice.model,
             max_iterations=self.options.max_iterations or config.max_iterations,
             max_tokens=choice.provider.max_tokens,
-            system_prompt=build_system_prompt(
-                cwd=str(self.cwd), skills=self.skills, override=config.system_prompt
-            ),
+            system_prompt=self.system_prompt(),
             price=choice.provider.prices.get(choice.model),
             recover_text_tool_calls=choice.provider.recover_text_tool_calls,
             reasoning=self.reasoning,
+            compaction=compaction_settings(self.runtime, choice),
         )
         send, receive = trio.open_memory_channel[AgentEvent](EVENT_BUFFER)
         turn = Turn(
@@ -351,6 +421,7 @@ class Session:
             events=send,
             approve=self._approve,
             observer=self.runtime.observer,
+            meter=self.meter,
         )
         failure: OpenheimError | None = None
         finished: TurnFinished | None = None
@@ -422,6 +493,8 @@ class Session:
                         is_error=event.result.is_error,
                         seconds=event.duration,
                     )
+                elif isinstance(event, Compacted):
+                    self._report_compaction(event)
                 for subscriber in list(self._subscribers):
                     try:
                         await subscriber.send(event)

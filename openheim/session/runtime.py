@@ -89,8 +89,12 @@ class Runtime:
         command_slots: trio.Semaphore | None = None,
         workspace: Path | None = None,
         quota: WorkspaceQuota | None = None,
+        compact_at: float | None = None,
     ) -> None:
         self.config = config
+        #: A server tenant's compaction threshold (``[server] compact_at``), over the
+        #: providers'; None: each provider's own.
+        self.compact_at = compact_at
         self.paths = paths
         self.env = env
         self.store = store
@@ -125,6 +129,7 @@ class Runtime:
         command_slots: trio.Semaphore | None = None,
         workspace: Path | None = None,
         quota: WorkspaceQuota | None = None,
+        compact_at: float | None = None,
     ) -> Runtime:
         """The same runtime over another history (a tenant's): providers stay shared."""
         return Runtime(
@@ -143,6 +148,7 @@ class Runtime:
             command_slots=command_slots,
             workspace=workspace,
             quota=quota,
+            compact_at=compact_at,
         )
 
     def tools(self) -> ToolRegistry:

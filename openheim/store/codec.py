@@ -6,10 +6,13 @@ Version 1 layout::
      "meta": {"id", "created_at", "updated_at", "model"?, "provider"?, "title"?, "skills", "cwd"?},
      "messages": [{"role", "content", "tool_calls"?, "tool_call_id"?, "tool_name"?, "is_error"?,
                    "images"?: [{"mime_type", "data" (base64)}],
-                   "reasoning"?: {"text"?, "format"?, "blocks"?: [provider blocks]}}]}
+                   "reasoning"?: {"text"?, "format"?, "blocks"?: [provider blocks]}}],
+     "compactions"?: [{"at", "method", "tokens_before", "tokens_after", "created_at",
+                       "upto"?, "summary"?, "dropped"?, "elided"?, "truncated"?}]}
 
 ``images`` (a prompt's or a tool result's) is written only when there are some, and
-``reasoning`` came later: documents without them read as before and older files load unchanged.
+``reasoning`` and ``compactions`` (``openheim.agent.compaction``) came later: documents without
+them read as before and older files load unchanged.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
-from openheim.foundation.models import Conversation, Message, Reasoning, ToolCall
+from openheim.foundation.models import Compaction, Conversation, Message, Reasoning, ToolCall
 from openheim.store.base import ConversationMeta
 
 SCHEMA_VERSION = 1
@@ -104,6 +107,17 @@ def _make_converter() -> cattrs.Converter:
     )
     converter.register_structure_hook(Message, make_dict_structure_fn(Message, converter))
     converter.register_unstructure_hook(
+        Compaction,
+        make_dict_unstructure_fn(
+            Compaction,
+            converter,
+            **{
+                name: override(omit_if_default=True)
+                for name in ("upto", "summary", "dropped", "elided", "truncated")
+            },
+        ),
+    )
+    converter.register_unstructure_hook(
         ConversationMeta,
         make_dict_unstructure_fn(
             ConversationMeta,
@@ -122,11 +136,14 @@ converter = _make_converter()
 
 
 def to_document(conversation: Conversation) -> dict[str, Any]:
-    return {
+    document = {
         "schema_version": SCHEMA_VERSION,
         "meta": converter.unstructure(ConversationMeta.of(conversation)),
         "messages": [converter.unstructure(m) for m in conversation.messages],
     }
+    if conversation.compactions:
+        document["compactions"] = [converter.unstructure(c) for c in conversation.compactions]
+    return document
 
 
 def meta_from_document(document: Any) -> ConversationMeta:
@@ -136,7 +153,13 @@ def meta_from_document(document: Any) -> ConversationMeta:
 
 def from_document(document: Any) -> Conversation:
     meta = meta_from_document(document)
-    return meta.with_messages(converter.structure(document.get("messages", []), list[Message]))
+    conversation = meta.with_messages(
+        converter.structure(document.get("messages", []), list[Message])
+    )
+    conversation.compactions = converter.structure(
+        document.get("compactions", []), list[Compaction]
+    )
+    return conversation
 
 
 def _check_version(document: Any) -> None:

@@ -25,6 +25,7 @@ from openheim.testing.gemini_wire import GeminiGenerateContentDialect
 from openheim.testing.openai_wire import OpenAIChatDialect
 from openheim.testing.responses_wire import OpenAIResponsesDialect
 from openheim.testing.script import HttpError, RecordedRequest, Reply, Response, Script
+from openheim.testing.window import overflow_error, request_tokens, with_prompt_tokens
 from openheim.testing.wire import (
     MALFORMED_BODY,
     MALFORMED_EVENT,
@@ -53,10 +54,19 @@ class FakeLLMApp:
     spending a response, so a test's script stays aligned with the calls it expects.
     """
 
-    def __init__(self, script: Script, dialects: Sequence[Dialect] = DEFAULT_DIALECTS) -> None:
+    def __init__(
+        self,
+        script: Script,
+        dialects: Sequence[Dialect] = DEFAULT_DIALECTS,
+        *,
+        context_window: int | None = None,
+    ) -> None:
         if not dialects:
             raise ValueError("the fake LLM app needs at least one dialect")
         self.script = script
+        #: When set, requests over this many tokens (``window.request_tokens``) are refused
+        #: as the real APIs refuse them, and replies report that count as prompt tokens.
+        self.context_window = context_window
         self.requests: list[RecordedRequest] = []
         self._arrivals = trio.lowlevel.ParkingLot()  # woken on every recorded request
         self._dialects = tuple(dialects)
@@ -128,9 +138,16 @@ class FakeLLMApp:
         problem = parse_error or dialect.check(request)
         if problem is not None:
             return await _send_plain(send, dialect.error(400, problem))
+        window = self.context_window
+        tokens = None if window is None else request_tokens(request.body)
+        if window is not None and tokens is not None and tokens > window:
+            error = overflow_error(dialect, tokens, window)
+            return await _send_plain(send, dialect.render_error(error))
         response = self.script.respond_to(request)
         if response is None:
             return await _send_plain(send, dialect.error(500, "fake LLM script exhausted"))
+        if tokens is not None:
+            response = with_prompt_tokens(response, tokens)
         if isinstance(response, HttpError):
             return await _send_plain(send, dialect.render_error(response))
         self._replies += 1
@@ -308,13 +325,18 @@ async def serve_fake_llm(
     host: str = "127.0.0.1",
     port: int = 0,
     dialects: Sequence[Dialect] = DEFAULT_DIALECTS,
+    context_window: int | None = None,
     task_status: trio.TaskStatus[FakeLLMServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until ``FakeLLMServer.shutdown()``; use with ``nursery.start`` to get the server.
 
     ``port=0`` picks a free port; the started value knows the real one.
     """
-    app = FakeLLMApp(script if isinstance(script, Script) else Script(script), dialects)
+    app = FakeLLMApp(
+        script if isinstance(script, Script) else Script(script),
+        dialects,
+        context_window=context_window,
+    )
     shutdown = trio.Event()
     config = hypercorn_config(host, port)
     async with trio.open_nursery() as nursery:
@@ -330,6 +352,7 @@ async def open_fake_llm(
     host: str = "127.0.0.1",
     port: int = 0,
     dialects: Sequence[Dialect] = DEFAULT_DIALECTS,
+    context_window: int | None = None,
 ) -> AsyncIterator[FakeLLMServer]:
     """Run a fake LLM server for the body of the ``async with``; shut it down on exit.
 
@@ -338,7 +361,14 @@ async def open_fake_llm(
     """
     body_error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        start = partial(serve_fake_llm, script, host=host, port=port, dialects=dialects)
+        start = partial(
+            serve_fake_llm,
+            script,
+            host=host,
+            port=port,
+            dialects=dialects,
+            context_window=context_window,
+        )
         server: FakeLLMServer = await nursery.start(start)
         try:
             yield server

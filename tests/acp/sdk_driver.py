@@ -124,6 +124,7 @@ async def commands(cwd: str) -> dict[str, Any]:
         await conn.list_sessions()  # updates that follow new's answer are in by then
         out["new_updates"] = recorder.take()
         for step, text in [
+            ("compact", "/compact"),
             ("mode", "/mode ask"),
             ("bad_mode", "/mode wild"),
             ("thinking", "/thinking high"),

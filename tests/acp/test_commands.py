@@ -31,4 +31,4 @@ def test_only_offered_names_are_commands(text: str, expected: CommandLine | None
 
 def test_a_skill_named_like_a_builtin_is_not_offered_twice() -> None:
     names = [command["name"] for command in available_commands(["mode", "rust"])]
-    assert names == ["model", "mode", "thinking", "skills", "rust"]
+    assert names == ["model", "mode", "thinking", "skills", "compact", "rust"]

@@ -287,3 +287,42 @@ def test_session_info() -> None:
         "cwd": "/",
         "updatedAt": "2026-05-10T14:22:15.123Z",
     }
+
+
+def test_a_compaction_is_a_tagged_thought_and_marks_its_place_in_the_replay() -> None:
+    from openheim.agent.events import Compacted
+    from openheim.foundation.models import Compaction, CompactionMethod, Conversation, Message
+
+    notice = schema.updates_for(Compacted(9000, 3000, "summary"), Path("/w"))
+    assert notice == [
+        {
+            "sessionUpdate": "agent_thought_chunk",
+            "content": {
+                "type": "text",
+                "text": "[context compacted (summary): ~9,000 -> ~3,000 tokens]\n",
+            },
+            "_meta": {
+                "openheim.dev": {
+                    "compaction": {"method": "summary", "tokensBefore": 9000, "tokensAfter": 3000}
+                }
+            },
+        }
+    ]
+    conversation = Conversation(id="c")
+    for text in ("one", "two"):
+        conversation.append(Message.user(text))
+        conversation.append(Message.assistant(f"answer {text}"))
+    conversation.compactions.append(Compaction(2, CompactionMethod.DROP, 50, 20, upto=2, dropped=2))
+    conversation.compactions.append(Compaction(4, CompactionMethod.SUMMARY, 40, 10, upto=4))
+    kinds = [
+        (update["sessionUpdate"], "_meta" in update)
+        for update in schema.replay(conversation, Path("/w"))
+    ]
+    assert kinds == [
+        ("user_message_chunk", False),
+        ("agent_message_chunk", False),
+        ("agent_thought_chunk", True),
+        ("user_message_chunk", False),
+        ("agent_message_chunk", False),
+        ("agent_thought_chunk", True),
+    ]

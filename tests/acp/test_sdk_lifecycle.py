@@ -119,15 +119,16 @@ async def test_slash_commands_and_the_thinking_option_pass_the_sdk(home: Home) -
     (offered,) = out["new_updates"]
     assert offered["sessionUpdate"] == "available_commands_update"
     names = [command["name"] for command in offered["availableCommands"]]
-    assert names == ["model", "mode", "thinking", "skills", "rust", "style"]
-    rust = offered["availableCommands"][4]
+    assert names == ["model", "mode", "thinking", "skills", "compact", "rust", "style"]
+    rust = offered["availableCommands"][5]
     assert rust["input"] == {"hint": "optional prompt to send with it"}
     assert "rust skill" in rust["description"]
 
     # Every step that is a command answers end_turn without asking the model.
-    for step in ("mode", "bad_mode", "thinking", "model", "skills_before", "skill"):
+    for step in ("compact", "mode", "bad_mode", "thinking", "model", "skills_before", "skill"):
         assert out[step]["answer"] == {"stopReason": "end_turn"}
 
+    assert said(out["compact"]) == "Nothing to compact yet."
     mode = out["mode"]["updates"]
     assert kinds(mode) == ["current_mode_update", "config_option_update", "agent_message_chunk"]
     assert mode[0]["currentModeId"] == "ask"

@@ -110,8 +110,10 @@ enabled = false
         "config",
         "provider fake key",
         "provider fake endpoint",
+        "provider fake context",
         "provider local key",
         "provider local endpoint",
+        "provider local context",
         "mcp tools",
         "mcp off",
         "store file",
@@ -120,6 +122,10 @@ enabled = false
     ]
     assert rows["config"].detail.startswith("loaded: 2 providers, 1 MCP server")
     assert rows["provider fake key"].detail == "found in $FAKE_KEY"
+    context = rows["provider fake context"]
+    assert context.detail == "m: window 8,192 tokens (fallback), compacts at 80%"
+    assert context.data["context_window"] == 8192 and context.data["compact_at"] == 0.8
+    assert context.fix is not None and "`context_window` in [providers.fake]" in context.fix
     assert rows["provider local key"].detail == "not needed (openai_compatible server)"
     endpoint = rows["provider fake endpoint"]
     assert endpoint.status is Status.OK

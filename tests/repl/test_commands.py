@@ -71,3 +71,7 @@ def test_mcp_lines_show_state_tools_errors_and_logs() -> None:
     assert mcp_lines([], "/h/config.toml") == [
         "no MCP servers (add [mcp_servers.NAME] to /h/config.toml, or run openheim mcp import)"
     ]
+
+
+def test_compact_is_a_command() -> None:
+    assert parse_line("/compact") == Command("compact")

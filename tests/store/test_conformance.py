@@ -137,3 +137,27 @@ async def test_delete_forgets_one_conversation_of_one_tenant(store: HistoryStore
         await alice.delete(gone.id)
     with pytest.raises(HistoryError, match="expected a UUID"):
         await alice.delete("../kept")
+
+
+async def test_compaction_records_round_trip_and_give_the_same_view(store: HistoryStore) -> None:
+    from openheim.agent.compaction.view import view
+    from openheim.foundation.models import Compaction, CompactionMethod
+
+    saved = conversation()
+    saved.compactions.append(
+        Compaction(
+            at=3,
+            method=CompactionMethod.SUMMARY,
+            tokens_before=900,
+            tokens_after=300,
+            upto=3,
+            summary="listed the files",
+            elided=(2,),
+            truncated=((3, 500),),
+        )
+    )
+    await store.save(saved)
+    loaded = await store.load(saved.id)
+    assert loaded.compactions == saved.compactions
+    assert loaded.messages == saved.messages  # the transcript stays whole
+    assert view(loaded) == view(saved) and len(view(loaded)) == 2
