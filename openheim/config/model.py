@@ -180,6 +180,11 @@ class ServerConfig:
     #: ``web_fetch`` for tenants: the server itself then fetches URLs a tenant's model names
     #: (which may reach services only the server's network sees); off unless set.
     allow_web_fetch: bool = False
+    #: How long a session's lease on the shared store lasts unless renewed (every third of
+    #: it): after a replica dies, another may take its sessions after at most this long.
+    session_lease_secs: float = 30.0
+    #: This process's name in the lease holder ids the logs show; None: host and pid.
+    replica_name: str | None = None
 
 
 @attrs.frozen

@@ -27,6 +27,7 @@ from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
+from openheim.store.lease import Lease
 from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
@@ -90,8 +91,12 @@ class Session:
         choice: ModelChoice,
         skills: list[Skill],
         options: SessionOptions,
+        lease: Lease | None = None,
     ) -> None:
         self.runtime = runtime
+        #: This process's ownership of the conversation: saves go through it (None: unowned).
+        self.lease = lease
+        self._closed_because: str | None = None
         self.conversation = conversation
         self.choice = choice
         self.skills = skills
@@ -165,7 +170,7 @@ class Session:
         try:
             await self._requests.send(_Prompt(text, reply))
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise OpenheimError(f"session {self.id} is closed") from None
+            raise OpenheimError(self._closed_because or f"session {self.id} is closed") from None
         async with answer:
             try:
                 result = await answer.receive()
@@ -177,7 +182,7 @@ class Session:
 
     async def save(self) -> None:
         """Store the conversation now (turns store it themselves when they end)."""
-        await self.runtime.store.save(self.conversation)
+        await (self.lease or self.runtime.store).save(self.conversation)
 
     def cancel(self) -> None:
         """Cancel the running turn, if any; the session stays usable."""
@@ -228,8 +233,10 @@ class Session:
         self._subscribers.append(send)
         return receive
 
-    def close(self) -> None:
-        """Stop the actor: a running turn is cancelled and saved first."""
+    def close(self, reason: str | None = None) -> None:
+        """Stop the actor: a running turn is cancelled and saved first; ``reason`` is what a
+        later prompt is told."""
+        self._closed_because = self._closed_because or reason
         self.cancel()
         self._requests.close()
 
@@ -368,7 +375,7 @@ class Session:
         finally:
             with trio.CancelScope(shield=True):
                 try:
-                    await self.runtime.store.save(self.conversation)
+                    await (self.lease or self.runtime.store).save(self.conversation)
                 except OpenheimError as error:
                     if failure is None:
                         failure = error
