@@ -51,6 +51,10 @@ class FileHistoryStore:
             self.tenants_root / name / "history", tenants_root=self.tenants_root, owner=self.owner
         )
 
+    def with_owner(self, owner: Owner) -> FileHistoryStore:
+        """The same folder as seen by another owner (another process, in tests)."""
+        return FileHistoryStore(self.directory, tenants_root=self.tenants_root, owner=owner)
+
     def path_for(self, conversation_id: str) -> Path:
         return self.directory / f"{normalise_id(conversation_id)}.json"
 

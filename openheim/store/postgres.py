@@ -88,6 +88,10 @@ class PostgresHistoryStore:
     def for_tenant(self, name: str) -> PostgresHistoryStore:
         return PostgresHistoryStore(self._pool, self._url, name, owner=self.owner)
 
+    def with_owner(self, owner: Owner) -> PostgresHistoryStore:
+        """The same tenant as seen by another owner (another replica, in tests)."""
+        return PostgresHistoryStore(self._pool, self._url, self.tenant, owner=owner)
+
     def __repr__(self) -> str:
         return f"PostgresHistoryStore({redact_url(self._url)!r}, tenant={self.tenant!r})"
 

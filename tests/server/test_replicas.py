@@ -117,3 +117,136 @@ async def test_a_session_continues_on_replica_b_after_replica_a_is_killed(
     assert history[2]["content"].strip() == "from-a"
     assert not list((home_b / "history").glob("*.json"))  # B wrote to the database only
     assert not list((home.path / "history").glob("*.json"))
+
+
+async def test_a_fenced_replica_stops_its_turn_and_overwrites_nothing(
+    home: Home, postgres_url: str
+) -> None:
+    """A stops mid-turn (SIGSTOP) past its lease; B takes the session over and answers. When A
+    wakes, its renewal finds B's lease: A drops the session, its save fails loudly, and the
+    database keeps B's conversation."""
+    write_server_config(home, LEASE)
+    home_b = second_home(home)
+    home.llm.script.extend(
+        [Reply.text("A never finishes", stall_after=1), Reply.text("B answered")]
+    )
+    store = ("--store", postgres_url)
+    async with (
+        server_process(home, *store) as replica_a,
+        server_process(home, *store, env=home.env(OPENHEIM_HOME=str(home_b))) as replica_b,
+        connect(replica_a.ws_url) as client_a,
+    ):
+        await client_a.initialize()
+        session_id = await client_a.new_session(home.workdir)
+        stalled = await client_a.request("session/prompt", prompt_params(session_id, "from A"))
+        await home.llm.wait_for_requests(1)
+        replica_a.process.send_signal(signal.SIGSTOP)
+        try:
+            async with connect(replica_b.ws_url) as client_b:
+                await client_b.initialize()
+                await load_once_free(client_b, session_id, home)
+                _, reply = await client_b.prompt(session_id, "from B")
+                assert reply["result"] == {"stopReason": "end_turn"}
+        finally:
+            replica_a.process.send_signal(signal.SIGCONT)
+
+        _, answer = await client_a.until_response(stalled)
+        # The turn in flight is cancelled, and its save, fenced, fails loudly.
+        assert answer["error"]["code"] == -32603, answer
+        assert "is no longer owned by this server" in answer["error"]["message"], answer
+        await replica_a.wait_for_log("ownership lost")
+        _, again = await client_a.prompt(session_id, "still there?")
+        assert (
+            f"session {session_id} is no longer owned by this server" in (again["error"]["message"])
+        ), again
+        assert "fix: load it again" in again["error"]["message"]
+
+    # A's turn was never saved (A stopped mid-turn), and its fenced save wrote nothing.
+    messages = stored_messages(postgres_url, session_id)
+    assert [(m["role"], m["content"]) for m in messages] == [
+        ("user", "from B"),
+        ("assistant", "B answered"),
+    ]
+
+
+async def test_renewal_keeps_a_long_turn_owned(home: Home, postgres_url: str) -> None:
+    """A turn that outlasts several leases stays A's: B is refused throughout, and A's save at
+    the end is not fenced."""
+    write_server_config(home, LEASE)
+    home_b = second_home(home)
+    home.llm.script.extend([Reply.text("thinking long", stall_after=1), Reply.text("done")])
+    store = ("--store", postgres_url)
+    async with (
+        server_process(home, *store) as replica_a,
+        server_process(home, *store, env=home.env(OPENHEIM_HOME=str(home_b))) as replica_b,
+        connect(replica_a.ws_url) as client_a,
+        connect(replica_b.ws_url) as client_b,
+    ):
+        await client_a.initialize()
+        await client_b.initialize()
+        session_id = await client_a.new_session(home.workdir)
+        long_turn = await client_a.request("session/prompt", prompt_params(session_id, "go"))
+        await home.llm.wait_for_requests(1)
+        first_expiry = lease_expiry(postgres_url, session_id)
+        with trio.fail_after(10):  # three leases' worth of renewals
+            while lease_expiry(postgres_url, session_id) - first_expiry < 3:
+                _, refused = await client_b.call("session/load", load_params(session_id, home))
+                assert_busy(refused)
+                await trio.sleep(0.05)  # polling the renewals, which nothing announces
+        await client_a.notify("session/cancel", {"sessionId": session_id})
+        _, answer = await client_a.until_response(long_turn)
+        assert answer["result"] == {"stopReason": "cancelled"}, answer
+        _, reply = await client_a.prompt(session_id, "and now?")
+        assert reply["result"] == {"stopReason": "end_turn"}, reply
+        assert "ownership lost" not in replica_a.stderr()
+
+    messages = stored_messages(postgres_url, session_id)
+    assert [m["content"] for m in messages if m["role"] == "user"] == ["go", "and now?"]
+    assert messages[-1]["content"] == "done"
+
+
+def lease_expiry(url: str, session_id: str) -> float:
+    """When the session's lease runs out, in seconds since the epoch (the database's clock)."""
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT extract(epoch FROM expires_at)::float8 FROM openheim_leases WHERE id = %s",
+            (session_id,),
+        ).fetchone()
+    assert row is not None, "the session holds no lease"
+    return float(row[0])
+
+
+async def test_two_processes_on_one_history_folder_never_share_a_session(home: Home) -> None:
+    """The file store: a second process (a second worker) is refused a session the first holds,
+    and gets it once the first has closed it."""
+    write_server_config(home)
+    home.llm.script.extend([Reply.text("first answer"), Reply.text("second answer")])
+    async with (
+        server_process(home) as worker_a,
+        server_process(home) as worker_b,
+        connect(worker_a.ws_url) as client_a,
+        connect(worker_b.ws_url) as client_b,
+    ):
+        await client_a.initialize()
+        await client_b.initialize()
+        session_id = await client_a.new_session(home.workdir)
+        _, reply = await client_a.prompt(session_id, "hello")
+        assert reply["result"] == {"stopReason": "end_turn"}
+        _, refused = await client_b.call("session/load", load_params(session_id, home))
+        error = refused["error"]
+        assert error["code"] == -32603 and error["data"] == {"retryable": True}, refused
+        assert error["message"] == (
+            f"session {session_id} is active in another openheim process; "
+            "retry once that process has closed it"
+        )
+        assert await client_a.result("session/close", {"sessionId": session_id}) == {}
+        with trio.fail_after(15):  # the close answers before the session has saved and let go
+            while True:
+                _, loaded = await client_b.call("session/load", load_params(session_id, home))
+                if "result" in loaded:
+                    break
+                await trio.sleep(0.05)
+        _, reply = await client_b.prompt(session_id, "again")
+        assert reply["result"] == {"stopReason": "end_turn"}
+    history = request_messages(home.llm, 1)
+    assert [m["content"] for m in history] == ["hello", "first answer", "again"]
