@@ -8,6 +8,9 @@ Version 1 layout::
                    "images"?: [{"mime_type", "data" (base64)}],
                    "reasoning"?: {"text"?, "format"?, "blocks"?: [provider blocks]}}]}
 
+The file store adds a top-level ``"version"`` (the owners' saves so far; see
+``store.file_lease``), which reading ignores.
+
 ``images`` (a prompt's or a tool result's) is written only when there are some, and
 ``reasoning`` came later: documents without them read as before and older files load unchanged.
 """
