@@ -26,6 +26,7 @@ from openheim.session.actor import Session, SessionOptions, load_session_skills
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill
 from openheim.store.base import ConversationMeta
+from openheim.store.files import normalise_id
 from openheim.store.lease import Lease, OwnershipLostError, keep_leases
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,7 @@ class SessionRegistry:
         A resumed conversation keeps its provider, model and skills unless ``options`` names
         others. ``SessionActiveElsewhereError`` while another process holds it.
         """
+        conversation_id = normalise_id(conversation_id)  # one spelling per lease
         live = await self._reserve(conversation_id)
         if live is not None:
             return live
@@ -208,6 +210,7 @@ class SessionRegistry:
         """Close the session if it is live, then forget its conversation (after the running
         turn, cancelled, has been saved: that save must not bring it back). Refused while
         another process holds it."""
+        conversation_id = normalise_id(conversation_id)
         while await self._reserve(conversation_id) is not None:
             self.close(conversation_id)
         try:
