@@ -28,7 +28,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ from openheim.providers.base import (
 from openheim.session import Runtime, SessionOptions, SessionRegistry, open_runtime
 from openheim.store.base import ConversationMeta, HistoryStore
 from openheim.store.files import FileHistoryStore
+from openheim.store.lease import Lease, LeaseState, Owner
 from openheim.testing import Reply, Script, open_fake_llm
 from openheim.tools.base import ToolContext, ToolRegistry
 
@@ -113,8 +114,32 @@ class NoopTool:
         return ToolResult("ok")
 
 
+class NullLease:
+    """Ownership that costs nothing (there is nobody to share the store with)."""
+
+    def __init__(self, conversation_id: str, owner: Owner) -> None:
+        self.state = LeaseState(conversation_id, owner)
+
+    async def load(self) -> Conversation:
+        raise NotImplementedError
+
+    async def save(self, conversation: Conversation) -> None:
+        return None
+
+    async def release(self) -> None:
+        return None
+
+
 class NullStore:
     """A history store that keeps nothing (saves cost nothing)."""
+
+    owner = Owner.new("bench")
+
+    async def acquire(self, conversation_id: str) -> NullLease:
+        return NullLease(conversation_id, self.owner)
+
+    async def renew(self, leases: Sequence[Lease]) -> None:
+        return None
 
     async def save(self, conversation: Conversation) -> None:
         return None

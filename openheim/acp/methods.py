@@ -34,6 +34,7 @@ from openheim.foundation.errors import (
 )
 from openheim.session import Session, SessionRegistry
 from openheim.skills import installed_skills
+from openheim.store.lease import SessionActiveElsewhereError
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,8 @@ class AgentMethods:
             raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
         except (ConfigError, SkillError, WorkspaceError) as exc:
             raise refused(exc) from None
+        except SessionActiveElsewhereError as exc:
+            raise busy_elsewhere(exc) from None
         except HistoryError as exc:
             log.warning("reopening %s: %s", session_id, exc)
             raise RpcError(INTERNAL_ERROR, exc.public, exc.public) from None
@@ -177,6 +180,8 @@ class AgentMethods:
             await self.host.registry.delete(session_id)
         except ConversationNotFoundError as exc:
             raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
+        except SessionActiveElsewhereError as exc:
+            raise busy_elsewhere(exc) from None
         return {}
 
     async def prompt(self, call: Call) -> dict[str, Any]:
@@ -297,6 +302,14 @@ class AgentMethods:
     def _slash(self) -> slash.SlashCommands:
         config = self.host.registry.runtime.config
         return slash.SlashCommands(config, self._installed(), self.host.update)
+
+
+def busy_elsewhere(exc: SessionActiveElsewhereError) -> RpcError:
+    """Retryable: ``data`` says so, and after how many seconds (absent for a file lock)."""
+    data: dict[str, Any] = {"retryable": True}
+    if exc.retry_after is not None:
+        data["retryAfterSecs"] = exc.retry_after
+    return RpcError(INTERNAL_ERROR, exc.public, data)
 
 
 def _session_id(params: dict[str, Any]) -> str:

@@ -73,6 +73,7 @@ BOUNDS: Mapping[type, Mapping[str, Bound]] = {
         "max_turns_per_tenant": at_least(1),
         "max_frame_bytes": at_least(1024),
         "max_workspace_bytes": at_least(0),
+        "session_lease_secs": POSITIVE,
     },
     StoreConfig: {"pool_size": at_least(1)},
     SandboxSettings: {"max_commands_per_tenant": at_least(1)},

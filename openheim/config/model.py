@@ -188,6 +188,11 @@ class ServerConfig:
     #: Tenants' sessions compact at this share of the window, whatever the providers say;
     #: None: each provider's ``compact_at``.
     compact_at: float | None = None
+    #: How long a session's lease on the shared store lasts unless renewed (every third of
+    #: it): after a replica dies, another may take its sessions after at most this long.
+    session_lease_secs: float = 30.0
+    #: This process's name in the lease holder ids the logs show; None: host and pid.
+    replica_name: str | None = None
 
 
 @attrs.frozen

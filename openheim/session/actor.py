@@ -35,6 +35,7 @@ from openheim.permissions import Asker, Mode, SessionPermissions
 from openheim.session.compacting import compact_session, compaction_settings
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
+from openheim.store.lease import Lease
 from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
 
 if TYPE_CHECKING:
@@ -110,8 +111,12 @@ class Session:
         choice: ModelChoice,
         skills: list[Skill],
         options: SessionOptions,
+        lease: Lease | None = None,
     ) -> None:
         self.runtime = runtime
+        #: This process's ownership of the conversation: saves go through it (None: unowned).
+        self.lease = lease
+        self._closed_because: str | None = None
         self.conversation = conversation
         self.choice = choice
         self.skills = skills
@@ -202,7 +207,7 @@ class Session:
         try:
             await self._requests.send(request)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise OpenheimError(f"session {self.id} is closed") from None
+            raise OpenheimError(self._closed_because or f"session {self.id} is closed") from None
         async with answer:
             try:
                 result = await answer.receive()
@@ -214,7 +219,7 @@ class Session:
 
     async def save(self) -> None:
         """Store the conversation now (turns store it themselves when they end)."""
-        await self.runtime.store.save(self.conversation)
+        await (self.lease or self.runtime.store).save(self.conversation)
 
     def cancel(self) -> None:
         """Cancel the running turn, if any; the session stays usable."""
@@ -265,8 +270,10 @@ class Session:
         self._subscribers.append(send)
         return receive
 
-    def close(self) -> None:
-        """Stop the actor: a running turn is cancelled and saved first."""
+    def close(self, reason: str | None = None) -> None:
+        """Stop the actor: a running turn is cancelled and saved first; ``reason`` is what a
+        later prompt is told."""
+        self._closed_because = self._closed_because or reason
         self.cancel()
         self._requests.close()
 
@@ -439,7 +446,7 @@ class Session:
         finally:
             with trio.CancelScope(shield=True):
                 try:
-                    await self.runtime.store.save(self.conversation)
+                    await (self.lease or self.runtime.store).save(self.conversation)
                 except OpenheimError as error:
                     if failure is None:
                         failure = error

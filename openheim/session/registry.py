@@ -1,10 +1,18 @@
-"""Creates, finds and stops sessions; each session actor runs in the registry's nursery."""
+"""Creates, finds and stops sessions; each session actor runs in the registry's nursery.
+
+A live session holds its conversation's lease (``openheim.store.lease``) from before it is
+loaded until its actor has stopped and saved; one task renews every lease of the registry. A
+session whose lease is lost (another replica took it, a save was fenced) is dropped: its turn
+is cancelled, and its next prompt is told why.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -18,6 +26,10 @@ from openheim.session.actor import Session, SessionOptions, load_session_skills
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill
 from openheim.store.base import ConversationMeta
+from openheim.store.files import normalise_id
+from openheim.store.lease import Lease, OwnershipLostError, keep_leases
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen
@@ -58,6 +70,12 @@ class SessionRegistry:
         self.policy = policy or SessionPolicy()
         self._nursery = nursery
         self._live: dict[str, Session] = {}
+        #: The lease of every session started and not yet ended (it may be closing).
+        self._leases: dict[str, Lease] = {}
+        #: Set when the lease of the id is released: a load waits for the session it ends.
+        self._released: dict[str, trio.Event] = {}
+        #: Ids being loaded: a second load waits for the first rather than take a lease twice.
+        self._loading: dict[str, trio.Event] = {}
 
     @classmethod
     @asynccontextmanager
@@ -66,6 +84,7 @@ class SessionRegistry:
     ) -> AsyncIterator[SessionRegistry]:
         async with open_service_nursery() as nursery:
             registry = cls(runtime, nursery, policy)
+            nursery.start_soon(keep_leases, runtime.store, registry.leases)
             try:
                 yield registry
             finally:
@@ -83,22 +102,57 @@ class SessionRegistry:
             provider=choice.provider.name,
             skills=tuple(skill.name for skill in skills),
         )
-        return await self._start(conversation, choice, skills, options)
+        lease = await self.runtime.store.acquire(conversation.id)
+        return await self._start(conversation, choice, skills, options, lease)
 
     async def load(self, conversation_id: str, options: SessionOptions) -> Session:
         """The live session with this id, or the stored conversation brought back to life.
 
         A resumed conversation keeps its provider, model and skills unless ``options`` names
-        others.
+        others. ``SessionActiveElsewhereError`` while another process holds it.
         """
-        live = self._live.get(conversation_id)
+        conversation_id = normalise_id(conversation_id)  # one spelling per lease
+        live = await self._reserve(conversation_id)
         if live is not None:
             return live
-        conversation = await self.runtime.store.load(conversation_id)
-        live = self._live.get(conversation_id)  # loaded meanwhile by another request
-        if live is not None:
-            return live
-        self.policy.admit(options, len(self._live))
+        try:
+            return await self._take(conversation_id, options)
+        finally:
+            self._unreserve(conversation_id)
+
+    async def _reserve(self, conversation_id: str) -> Session | None:
+        """The live session of this id; else None, the id reserved for the caller (until
+        ``_unreserve``) once no other request is loading it and no closing session of it
+        still holds its lease: this process never takes a lease twice."""
+        while True:
+            live = self._live.get(conversation_id)
+            if live is not None:
+                return live
+            pending = self._loading.get(conversation_id) or self._released.get(conversation_id)
+            if pending is None:
+                self._loading[conversation_id] = trio.Event()
+                return None
+            await pending.wait()
+
+    def _unreserve(self, conversation_id: str) -> None:
+        self._loading.pop(conversation_id).set()
+
+    async def _take(self, conversation_id: str, options: SessionOptions) -> Session:
+        """Own the stored conversation, then start its session."""
+        lease = await self.runtime.store.acquire(conversation_id)
+        try:
+            conversation = await lease.load()
+            self.policy.admit(options, len(self._live))
+            choice, skills, options = self._resumed(conversation, options)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await lease.release()
+            raise
+        return await self._start(conversation, choice, skills, options, lease)
+
+    def _resumed(
+        self, conversation: Conversation, options: SessionOptions
+    ) -> tuple[ModelChoice, list[Skill], SessionOptions]:
         if options.model or conversation.provider is None:
             choice = resolve_model(self.runtime.config, options.model)
         else:
@@ -110,7 +164,7 @@ class SessionRegistry:
                 choice = resolve_model(self.runtime.config, None)
         names = options.skills if options.skills is not None else conversation.skills
         skills = load_session_skills(self.runtime, names)
-        return await self._start(conversation, choice, skills, attrs.evolve(options, skills=names))
+        return choice, skills, attrs.evolve(options, skills=names)
 
     async def resume_or_create(
         self,
@@ -145,22 +199,35 @@ class SessionRegistry:
         """The live sessions, as of now."""
         return list(self._live.values())
 
+    def leases(self) -> list[Lease]:
+        """The leases this registry holds, as of now (live and closing sessions')."""
+        return list(self._leases.values())
+
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await self.runtime.store.list(limit)
 
     async def delete(self, conversation_id: str) -> None:
         """Close the session if it is live, then forget its conversation (after the running
-        turn, cancelled, has been saved: that save must not bring it back)."""
-        live = self._live.get(conversation_id)
-        self.close(conversation_id)
-        if live is not None:
-            await live.ended.wait()
-        await self.runtime.store.delete(conversation_id)
+        turn, cancelled, has been saved: that save must not bring it back). Refused while
+        another process holds it."""
+        conversation_id = normalise_id(conversation_id)
+        while await self._reserve(conversation_id) is not None:
+            self.close(conversation_id)
+        try:
+            lease = await self.runtime.store.acquire(conversation_id)
+            try:
+                await self.runtime.store.delete(conversation_id)
+            finally:
+                with trio.CancelScope(shield=True):
+                    await lease.release()
+        finally:
+            self._unreserve(conversation_id)
 
-    def close(self, conversation_id: str) -> None:
+    def close(self, conversation_id: str, reason: str | None = None) -> None:
+        """Stop the session; ``reason``: what its next prompt is told (else: it is closed)."""
         session = self._live.pop(conversation_id, None)
         if session is not None:
-            session.close()
+            session.close(reason)
 
     def close_all(self) -> None:
         for conversation_id in list(self._live):
@@ -172,15 +239,36 @@ class SessionRegistry:
         choice: ModelChoice,
         skills: list[Skill],
         options: SessionOptions,
+        lease: Lease,
     ) -> Session:
-        session = Session(self.runtime, conversation, choice=choice, skills=skills, options=options)
+        session = Session(
+            self.runtime, conversation, choice=choice, skills=skills, options=options, lease=lease
+        )
+        lease.state.on_lost = partial(self._lost, session)
         self._live[session.id] = session
-        await self._nursery.start(self._run, session)
+        self._leases[session.id] = lease
+        self._released[session.id] = trio.Event()
+        await self._nursery.start(self._run, session, lease)
         return session
 
-    async def _run(self, session: Session, task_status: trio.TaskStatus[None]) -> None:
+    def _lost(self, session: Session, reason: str) -> None:
+        """Another process owns the conversation now: stop this copy before it writes."""
+        log.warning("session %s: ownership lost (%s); dropping it", session.id, reason)
+        if self._live.get(session.id) is session:
+            self.close(session.id, OwnershipLostError(session.id, reason).public)
+
+    async def _run(
+        self, session: Session, lease: Lease, task_status: trio.TaskStatus[None]
+    ) -> None:
         try:
             await session.serve(task_status=task_status)
         finally:
             if self._live.get(session.id) is session:
                 del self._live[session.id]
+            with trio.CancelScope(shield=True):
+                try:
+                    await lease.release()
+                except HistoryError as error:  # it runs out on its own
+                    log.warning("session %s: %s", session.id, error)
+            del self._leases[session.id]
+            self._released.pop(session.id).set()

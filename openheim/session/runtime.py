@@ -23,6 +23,7 @@ from openheim.sandbox.factory import Sandboxing, open_sandboxing
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.sandbox.sandbox import Sandbox
 from openheim.store.base import HistoryStore
+from openheim.store.lease import Owner
 from openheim.store.select import open_history_store
 from openheim.tools.base import Tool, ToolRegistry
 from openheim.tools.builtin import builtin_tools
@@ -202,7 +203,13 @@ async def open_runtime(
     async with AsyncExitStack() as stack:
         if store is None:
             store = await stack.enter_async_context(
-                open_history_store(config.store, paths, env=env, override=store_url)
+                open_history_store(
+                    config.store,
+                    paths,
+                    env=env,
+                    override=store_url,
+                    owner=Owner.new(config.server.replica_name, config.server.session_lease_secs),
+                )
             )
         mcp = None
         if any(server.enabled for server in config.mcp_servers.values()):

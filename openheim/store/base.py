@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 import attrs
 
 from openheim.foundation.models import Conversation, Message, Usage
+from openheim.store.lease import Lease, Owner
 
 
 @attrs.frozen
@@ -44,8 +46,23 @@ META_FIELDS: tuple[str, ...] = tuple(field.name for field in attrs.fields(Conver
 
 
 class HistoryStore(Protocol):
+    #: This process as a lease holder, shared by every tenant's view of the store.
+    owner: Owner
+
+    async def acquire(self, conversation_id: str) -> Lease:
+        """Own the conversation (stored or not yet) until ``Lease.release``; a session saves
+        through its lease. ``SessionActiveElsewhereError`` while another process owns it."""
+        ...
+
+    async def renew(self, leases: Sequence[Lease]) -> None:
+        """Keep this owner's leases alive (``lease.keep_leases`` calls it); fence the ones of
+        ``leases`` another owner took."""
+        ...
+
     async def save(self, conversation: Conversation) -> None:
-        """Persist the whole conversation atomically: a reader sees the old or the new one."""
+        """Persist the whole conversation atomically: a reader sees the old or the new one.
+
+        Unowned (no lease checked): for tools and tests; sessions save through their lease."""
         ...
 
     async def load(self, conversation_id: str) -> Conversation:

@@ -10,6 +10,9 @@ Version 1 layout::
      "compactions"?: [{"at", "method", "tokens_before", "tokens_after", "created_at",
                        "upto"?, "summary"?, "dropped"?, "elided"?, "truncated"?}]}
 
+The file store adds a top-level ``"version"`` (the owners' saves so far; see
+``store.file_lease``), which reading ignores.
+
 ``images`` (a prompt's or a tool result's) is written only when there are some, and
 ``reasoning`` and ``compactions`` (``openheim.agent.compaction``) came later: documents without
 them read as before and older files load unchanged.

@@ -10,16 +10,18 @@ import json
 import logging
 import os
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import trio
 
-from openheim.foundation.errors import ConversationNotFoundError, HistoryError
-from openheim.foundation.fsutil import atomic_write
+from openheim.foundation.errors import HistoryError
 from openheim.foundation.models import Conversation
 from openheim.store import codec
 from openheim.store.base import ConversationMeta
+from openheim.store.file_io import delete_document, read_document, write_document
+from openheim.store.file_lease import FileLease, lock
+from openheim.store.lease import Lease, LeaseState, Owner
 
 log = logging.getLogger(__name__)
 
@@ -36,28 +38,47 @@ def normalise_id(conversation_id: str) -> str:
 
 
 class FileHistoryStore:
-    def __init__(self, directory: Path, *, tenants_root: Path | None = None) -> None:
+    def __init__(
+        self, directory: Path, *, tenants_root: Path | None = None, owner: Owner | None = None
+    ) -> None:
         self.directory = directory
         #: Where other tenants' folders go: ``<tenants_root>/<name>/history``.
         self.tenants_root = tenants_root or directory.parent / "tenants"
+        self.owner = owner or Owner.new()
 
     def for_tenant(self, name: str) -> FileHistoryStore:
         return FileHistoryStore(
-            self.tenants_root / name / "history", tenants_root=self.tenants_root
+            self.tenants_root / name / "history", tenants_root=self.tenants_root, owner=self.owner
         )
+
+    def with_owner(self, owner: Owner) -> FileHistoryStore:
+        """The same folder as seen by another owner (another process, in tests)."""
+        return FileHistoryStore(self.directory, tenants_root=self.tenants_root, owner=owner)
 
     def path_for(self, conversation_id: str) -> Path:
         return self.directory / f"{normalise_id(conversation_id)}.json"
 
+    async def acquire(self, conversation_id: str) -> FileLease:
+        key = normalise_id(conversation_id)
+        path = self.directory / f"{key}.json"
+        lock_path = self.directory / f"{key}.lock"
+        fd = await trio.to_thread.run_sync(lock, lock_path, key, self.owner)
+        return FileLease(LeaseState(key, self.owner), path, lock_path, fd)
+
+    async def renew(self, leases: Sequence[Lease]) -> None:
+        """Locks need no renewal: the kernel holds them while this process lives."""
+
     async def save(self, conversation: Conversation) -> None:
+        """Unowned: no lock is taken (tools, tests); the file changes, so an owner that saves
+        next finds out."""
         # Serialise in the caller's task: the conversation may change once we yield.
         document = codec.to_document(conversation)
         path = self.path_for(conversation.id)
-        await trio.to_thread.run_sync(_write_document, path, document)
+        await trio.to_thread.run_sync(write_document, path, document)
 
     async def load(self, conversation_id: str) -> Conversation:
         path = self.path_for(conversation_id)
-        document = await trio.to_thread.run_sync(_read_document, path, conversation_id)
+        document = await trio.to_thread.run_sync(read_document, path, conversation_id)
         try:
             return codec.from_document(document)
         except Exception as exc:  # cattrs reports shape errors as exception groups
@@ -71,7 +92,7 @@ class FileHistoryStore:
 
     async def delete(self, conversation_id: str) -> None:
         path = self.path_for(conversation_id)
-        await trio.to_thread.run_sync(_delete_document, path, conversation_id)
+        await trio.to_thread.run_sync(delete_document, path, conversation_id)
 
     def _list_sync(self, limit: int | None) -> list[ConversationMeta]:
         # Each save rewrites the file, so mtime order is updated_at order; stat is cheap and
@@ -100,45 +121,3 @@ class FileHistoryStore:
                 log.warning("skipping unreadable conversation file %s: %s", path, exc)
         metas.sort(key=lambda meta: meta.updated_at, reverse=True)
         return metas
-
-
-def _read_document(path: Path, conversation_id: str) -> Any:
-    try:
-        with path.open("rb") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise ConversationNotFoundError(
-            f"conversation {conversation_id} not found (looked for {path})",
-            public=f"conversation {conversation_id} not found",
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise HistoryError(
-            f"cannot read conversation file {path}: {exc}",
-            public=f"conversation {conversation_id} cannot be read",
-        ) from None
-
-
-def _delete_document(path: Path, conversation_id: str) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        raise ConversationNotFoundError(
-            f"conversation {conversation_id} not found (looked for {path})",
-            public=f"conversation {conversation_id} not found",
-        ) from None
-    except OSError as exc:
-        raise HistoryError(
-            f"cannot delete conversation file {path}: {exc.strerror or exc}",
-            public=f"conversation {conversation_id} cannot be deleted",
-        ) from None
-
-
-def _write_document(path: Path, document: Any) -> None:
-    data = json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
-    try:
-        atomic_write(path, data, private=True)
-    except OSError as exc:
-        raise HistoryError(
-            f"cannot save conversation to {path}: {exc.strerror or exc}",
-            public="cannot save the conversation (the server log says why)",
-        ) from None

@@ -28,6 +28,8 @@ from openheim.foundation.models import Conversation
 from openheim.store import codec
 from openheim.store.base import ConversationMeta
 from openheim.store.files import normalise_id
+from openheim.store.lease import Lease, Owner
+from openheim.store.postgres_lease import LEASE_MIGRATION, PostgresLease, acquire, renew
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -55,6 +57,7 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
             ON openheim_conversations (tenant, updated_at DESC);
         """,
     ),
+    (2, LEASE_MIGRATION),
 )
 #: Any constant that both replicas agree on; it names the lock migrations take.
 _MIGRATION_LOCK = 0x6F70656E6865696D  # "openheim"
@@ -69,18 +72,38 @@ def redact_url(url: str) -> str:
 class PostgresHistoryStore:
     """One tenant's view of the shared table; ``for_tenant`` gives another's."""
 
-    def __init__(self, pool: ConnectionPool, url: str, tenant: str = DEFAULT_TENANT) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        url: str,
+        tenant: str = DEFAULT_TENANT,
+        *,
+        owner: Owner | None = None,
+    ) -> None:
         self._pool = pool
         self._url = url
         self.tenant = tenant
+        self.owner = owner or Owner.new()
 
     def for_tenant(self, name: str) -> PostgresHistoryStore:
-        return PostgresHistoryStore(self._pool, self._url, name)
+        return PostgresHistoryStore(self._pool, self._url, name, owner=self.owner)
+
+    def with_owner(self, owner: Owner) -> PostgresHistoryStore:
+        """The same tenant as seen by another owner (another replica, in tests)."""
+        return PostgresHistoryStore(self._pool, self._url, self.tenant, owner=owner)
 
     def __repr__(self) -> str:
         return f"PostgresHistoryStore({redact_url(self._url)!r}, tenant={self.tenant!r})"
 
+    async def acquire(self, conversation_id: str) -> PostgresLease:
+        return await acquire(self, normalise_id(conversation_id), self.owner)
+
+    async def renew(self, leases: Sequence[Lease]) -> None:
+        await renew(self, leases, self.owner)
+
     async def save(self, conversation: Conversation) -> None:
+        """Unowned: no lease is checked (tools, tests); the version still moves, so an owner
+        that saves next finds out."""
         # Serialise in the caller's task: the conversation may change once we yield.
         key = normalise_id(conversation.id)
         document = codec.to_document(conversation)
@@ -103,12 +126,13 @@ class PostgresHistoryStore:
                 ON CONFLICT (tenant, id) DO UPDATE SET
                     updated_at = EXCLUDED.updated_at,
                     meta = EXCLUDED.meta,
-                    document = EXCLUDED.document
+                    document = EXCLUDED.document,
+                    version = openheim_conversations.version + 1
                 """,
                 row,
             )
 
-        await self._run(write, f"save conversation {conversation.id}")
+        await self.run(write, f"save conversation {conversation.id}")
 
     async def load(self, conversation_id: str) -> Conversation:
         key = normalise_id(conversation_id)
@@ -120,7 +144,7 @@ class PostgresHistoryStore:
             ).fetchone()
             return None if found is None else found[0]
 
-        document = await self._run(read, f"load conversation {key}")
+        document = await self.run(read, f"load conversation {key}")
         if document is None:
             raise ConversationNotFoundError(f"no conversation {key} in the history database")
         try:
@@ -139,7 +163,7 @@ class PostgresHistoryStore:
             ).fetchall()
 
         metas = []
-        for (meta,) in await self._run(read, "list conversations"):
+        for (meta,) in await self.run(read, "list conversations"):
             try:
                 metas.append(codec.meta_from_document({"meta": meta}))
             except Exception as exc:  # one bad row must not hide the others
@@ -155,10 +179,13 @@ class PostgresHistoryStore:
                 (self.tenant, key),
             ).rowcount
 
-        if await self._run(remove, f"delete conversation {key}") == 0:
+        if await self.run(remove, f"delete conversation {key}") == 0:
             raise ConversationNotFoundError(f"no conversation {key} in the history database")
 
-    async def _run(self, operation: Callable[[Connection[Any]], T], what: str) -> T:
+    async def run(self, operation: Callable[[Connection[Any]], T], what: str) -> T:
+        """``operation`` on a pooled connection in a worker thread; failures as ``HistoryError``
+        saying ``what`` could not be done."""
+
         def in_thread() -> T:
             with self._pool.connection() as connection:
                 return operation(connection)

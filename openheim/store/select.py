@@ -13,6 +13,7 @@ from openheim.config.paths import Paths
 from openheim.foundation.errors import ConfigError
 from openheim.store.base import HistoryStore
 from openheim.store.files import FileHistoryStore
+from openheim.store.lease import Owner
 
 
 def store_url(
@@ -32,12 +33,20 @@ def store_url(
 
 @asynccontextmanager
 async def open_history_store(
-    config: StoreConfig, paths: Paths, *, env: Mapping[str, str], override: str | None = None
+    config: StoreConfig,
+    paths: Paths,
+    *,
+    env: Mapping[str, str],
+    override: str | None = None,
+    owner: Owner | None = None,
 ) -> AsyncIterator[HistoryStore]:
-    """The store for the ``async with`` body; a database pool is closed at the end."""
+    """The store for the ``async with`` body; a database pool is closed at the end.
+
+    ``owner``: who this process is when it takes conversations' leases (a new one if None)."""
     url = store_url(config, env, override)
+    owner = owner or Owner.new()
     if url is None:
-        yield FileHistoryStore(paths.history_dir)
+        yield FileHistoryStore(paths.history_dir, owner=owner)
         return
     # Imported only here: the file store never loads psycopg.
     try:
@@ -49,7 +58,7 @@ async def open_history_store(
 
     pool = await trio.to_thread.run_sync(lambda: open_pool(url, max_size=config.pool_size))
     try:
-        yield PostgresHistoryStore(pool, url)
+        yield PostgresHistoryStore(pool, url, owner=owner)
     finally:
         with trio.CancelScope(shield=True):
             await trio.to_thread.run_sync(pool.close)

@@ -101,7 +101,9 @@ async def check_refused_save_then_recovery(
         assert isinstance(outcome.error, HistoryError)
         assert str(outcome.error) == f"cannot save conversation to {path}: {cause}"
         assert path.read_bytes() == previous
-        assert sorted(p.name for p in harness.history_dir.iterdir()) == [path.name]
+        # Beside the file only the live session's lock, no temp file.
+        lock = f"{session.id}.lock"
+        assert sorted(p.name for p in harness.history_dir.iterdir()) == [path.name, lock]
         assert [meta.id for meta in await client.list_sessions()] == [session.id]
         turn = [user("remember this"), assistant("Noted.")]
         await harness.check_reusable(session, before=[*PRIOR, *turn])

@@ -37,6 +37,8 @@ max_sessions_per_tenant = 3
 max_turns_per_tenant = 2
 max_frame_bytes = 65536
 allowed_origins = ["https://App.Example.com/"]
+session_lease_secs = 5
+replica_name = "replica-a"
 """,
         tmp_path,
     )
@@ -49,6 +51,7 @@ allowed_origins = ["https://App.Example.com/"]
     assert (parsed.max_sessions_per_tenant, parsed.max_turns_per_tenant) == (3, 2)
     assert parsed.max_frame_bytes == 65536
     assert parsed.allowed_origins == ("https://app.example.com",)
+    assert (parsed.session_lease_secs, parsed.replica_name) == (5, "replica-a")
     assert TOKEN not in repr(parsed)
 
 
@@ -60,6 +63,7 @@ allowed_origins = ["https://App.Example.com/"]
         ('on_disconnect = "drop"', "`server.on_disconnect` is 'drop'; fix: use \"keep\""),
         ("slow_client_timeout_secs = 0", "`server.slow_client_timeout_secs` must be greater"),
         ("max_turns_per_tenant = 0", "`server.max_turns_per_tenant` must be at least 1"),
+        ("session_lease_secs = 0", "`server.session_lease_secs` must be greater than 0"),
         ('allowed_origins = ["https://x.example/app"]', "which is not an origin"),
         ("port = 80", "`server.port` is not a known setting"),
     ],
