@@ -28,6 +28,8 @@ from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.paths import Paths
 from openheim.foundation.errors import ConfigError, OpenheimError, SandboxError
 from openheim.sandbox.factory import Sandboxing
+from openheim.server.acp_http import serve_acp_http
+from openheim.server.acp_http_connection import HttpConnections
 from openheim.server.auth import (
     CLOSE_UNAUTHORIZED,
     Access,
@@ -62,7 +64,7 @@ APP_QUEUE = 4
 
 
 class OpenheimApp:
-    """The ASGI app: WebSockets here, everything else to the REST app."""
+    """The ASGI app: WebSockets and ``/acp`` here, everything else to the REST app."""
 
     def __init__(self, state: ServerState, rest: Any) -> None:
         self.state = state
@@ -71,6 +73,8 @@ class OpenheimApp:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             await serve_websocket(self.state, scope, AsgiWebSocket(receive, send))
+        elif scope["type"] == "http" and scope["path"] == "/acp":
+            await serve_acp_http(self.state, scope, receive, send)
         else:
             await self.rest(scope, receive, send)
 
@@ -196,6 +200,7 @@ async def open_server(
     async with (
         open_runtime(config, paths, env=env, store_url=store_url, observer=metrics) as runtime,
         Tenants.open(runtime, server, Path(root), local=access.open) as tenants,
+        HttpConnections.open() as acp_http,
     ):
         check_sandbox(runtime.sandboxing, config, tenants=not access.open)
         state = ServerState(
@@ -209,6 +214,7 @@ async def open_server(
             sandbox=runtime.sandboxing.describe(tenants=not access.open),
             worker=worker.index if worker is not None else None,
             metrics_share=worker.share if worker is not None else None,
+            acp_http=acp_http,
         )
         metrics.watch(state)
         app = OpenheimApp(state, create_rest_app(state))

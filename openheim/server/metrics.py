@@ -2,7 +2,7 @@
 
 Events (provider requests, turns, tokens, cost, tool calls) arrive through the ``Observer``
 protocol and update counters and histograms in a registry of this server's own (never the
-library's global one). Live state (sessions, running turns, sockets, queued frames, MCP
+library's global one). Live state (sessions, running turns, connections, queued frames, MCP
 servers) is read from the server when Prometheus scrapes, so nothing has to be kept in step.
 """
 
@@ -23,11 +23,14 @@ from openheim.observe import Attributes, TurnReport
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
+    from openheim.server.acp_http_connection import HttpConnection
     from openheim.server.tenants import Tenants
     from openheim.server.ws import Connection
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+#: The values of the ``transport`` label.
+TRANSPORTS = ("websocket", "http")
 _TOOL_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 600)
 
 
@@ -39,7 +42,7 @@ class LiveServer(Protocol):
     def tenants(self) -> Tenants: ...
 
     @property
-    def connections(self) -> Set[Connection]: ...
+    def connections(self) -> Set[Connection | HttpConnection]: ...
 
     @property
     def mcp(self) -> McpSupervisor | None: ...
@@ -191,7 +194,11 @@ class _LiveState(Collector):
 
         connections: Tally[str] = Tally()
         queued: Tally[str] = Tally()
+        by_transport: Tally[tuple[str, str]] = Tally()
         for connection in state.connections:
+            by_transport[connection.tenant.name, connection.transport] += 1
+            if connection.transport != "websocket":
+                continue
             connections[connection.tenant.name] += 1
             queued[connection.tenant.name] += connection.queued()
         sockets = GaugeMetricFamily(
@@ -210,8 +217,20 @@ class _LiveState(Collector):
             depth.add_metric([name], queued[name])
         yield sockets
         yield depth
+        yield _by_transport(known, by_transport)
 
         yield from _mcp_metrics(state)
+
+
+def _by_transport(tenants: Set[str], open_now: Tally[tuple[str, str]]) -> Metric:
+    """Connections of every transport: WebSocket (``/ws``, ``/acp``) and HTTP (``/acp``)."""
+    gauge = GaugeMetricFamily(
+        "openheim_connections", "Open ACP connections by transport", labels=["tenant", "transport"]
+    )
+    for name in sorted(tenants | {tenant for tenant, _ in open_now}):
+        for transport in TRANSPORTS:
+            gauge.add_metric([name, transport], open_now[name, transport])
+    return gauge
 
 
 def _mcp_metrics(state: LiveServer) -> Iterator[Metric]:

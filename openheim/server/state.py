@@ -19,9 +19,10 @@ from openheim.server.worker_metrics import WorkerShare
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
+    from openheim.server.acp_http_connection import HttpConnection, HttpConnections
     from openheim.server.ws import Connection, ConnectionSettings
 
-#: How long shutdown waits for WebSocket connections to settle their turns and close.
+#: How long shutdown waits for connections to settle their turns and close.
 DRAIN_TIMEOUT = 5.0
 
 
@@ -44,11 +45,15 @@ class ServerState:
     worker: int | None = None
     #: Where the workers share their metrics, so any of them answers ``/metrics`` for all.
     metrics_share: WorkerShare | None = None
-    connections: set[Connection] = attrs.field(factory=set)
+    #: ``/acp`` over plain HTTP: its connections outlive the requests that drive them.
+    acp_http: HttpConnections | None = None
+    #: Open connections of every transport (WebSocket and HTTP).
+    connections: set[Connection | HttpConnection] = attrs.field(factory=set)
     closing: bool = False
 
     async def drain(self) -> None:
-        """Close every WebSocket with 1001 after its turns are cancelled and answered."""
+        """End every connection after its turns are cancelled and answered (WebSockets close
+        with 1001, HTTP connections end their streams)."""
         self.closing = True
         open_now = list(self.connections)
         for connection in open_now:

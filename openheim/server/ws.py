@@ -56,6 +56,9 @@ OUTBOUND_FRAMES = 128
 FS_REQUESTS = 16
 #: On shutdown, how long queued frames (the prompts' ``cancelled`` answers) may take to flush.
 FLUSH_GRACE = 2.0
+#: Seconds between SSE keepalive comments on an idle ``/acp`` HTTP stream (proxies commonly
+#: drop connections idle for 60 s).
+SSE_KEEPALIVE = 15.0
 
 
 # --- ASGI, named -----------------------------------------------------------------------------
@@ -176,10 +179,13 @@ class ConnectionSettings:
     acp: AcpSettings
     slow_client_timeout: float
     on_disconnect: DisconnectPolicy
+    sse_keepalive: float = SSE_KEEPALIVE
 
 
 class Connection:
     """One client's socket: reader, single writer, ACP dispatcher and (``/ws``) fs channel."""
+
+    transport = "websocket"
 
     def __init__(
         self,
