@@ -138,6 +138,22 @@ class Page:
     def tree_entry(self, rel: str) -> WebElement:
         return self.wait_for(f'{sel("file-tree")} li[data-path="{rel}"]', f"{rel} in the tree")
 
+    def open_entry(self, rel: str) -> None:
+        """Click a tree entry (a folder toggles, a file opens)."""
+        from selenium.common.exceptions import (
+            ElementNotInteractableException,
+            StaleElementReferenceException,
+        )
+
+        def clicked() -> bool:
+            try:
+                self.find("button", self.tree_entry(rel)).click()
+            except (StaleElementReferenceException, ElementNotInteractableException):
+                return False  # the tree was redrawn under the click: find it again
+            return True
+
+        self.wait(clicked, f"a click on {rel}")
+
     def answer_dialog(self, value: str | None = None) -> None:
         dialog = self.wait_for("dialog[open]", "the dialog")
         if value is not None:

@@ -31,7 +31,7 @@ def test_open_edit_and_save_a_file(page: Page, server: UiServer) -> None:
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text("def greet():\n    return 'hello'\n")
     page.open()
-    page.find("button", page.tree_entry("edit_me.py")).click()
+    page.open_entry("edit_me.py")
     viewer = page.wait_for(sel("file-viewer"))
     page.wait(lambda: "def greet" in page.by("file-content").text, "the file's text")
     assert page.find_all(".tok-keyword", viewer)  # highlighted, read-only

@@ -55,8 +55,12 @@ export class ChatView {
       h("div", { class: "bubble", text })));
   }
 
-  /** A live or replayed session/update. */
+  /** A live or replayed session/update; the log stays pinned to its end while it grows. */
   apply(update) {
+    stickToBottom(this.log, () => this.render(update));
+  }
+
+  render(update) {
     switch (update.sessionUpdate) {
       case "user_message_chunk": {
         const last = this.log.lastElementChild;
@@ -128,10 +132,10 @@ export class ChatView {
     const call = params.toolCall || {};
     const card = this.toolCard(call.toolCallId, call);
     if (call.rawInput !== undefined && card.fields.rawInput === undefined) card.update({ rawInput: call.rawInput });
-    card.askPermission(params.options || [], (optionId) => {
+    stickToBottom(this.log, () => card.askPermission(params.options || [], (optionId) => {
       this.permissions.delete(requestId);
       answer({ outcome: { outcome: "selected", optionId } });
-    });
+    }));
     this.permissions.set(requestId, card);
   }
 

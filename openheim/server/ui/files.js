@@ -87,9 +87,12 @@ export class FilesView {
 
   async refresh() {
     const listing = await this.link.fs("list", { path: "", recursive: true });
-    this.entries = listing.entries
-      .map((entry) => ({ ...entry, rel: this.relative(entry.path) }))
+    const entries = listing.entries
+      .map((entry) => ({ rel: this.relative(entry.path), name: entry.name, is_dir: entry.is_dir }))
       .filter((entry) => entry.rel);
+    // Re-render only when the tree changed, so focus and clicks in flight are kept.
+    if (JSON.stringify(entries) === JSON.stringify(this.entries)) return;
+    this.entries = entries;
     this.render();
   }
 

@@ -113,7 +113,7 @@ export class ToolCard {
       type: "button",
       class: option.kind?.startsWith("allow") ? "allow" : "reject",
       testid: testids[option.kind] || `permission-${option.optionId}`,
-      onclick: () => { answer(option.optionId); this.settlePermission(option.name); },
+      onclick: () => { answer(option.optionId); this.settlePermission(`You chose: ${option.name}`); },
     }, option.name));
     const box = h("div", { class: "permission", role: "group", testid: "permission",
       "aria-label": `Permission for ${this.fields.title || "a tool call"}` },
