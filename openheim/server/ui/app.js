@@ -118,10 +118,15 @@ class App {
       document.getElementById("tenant").textContent = workspace.tenant;
     }
     this.models ??= await getJson("/api/models", this.token).catch(() => null);
-    await this.refreshSessions();
-    if (this.sessionId) await this.loadSession(this.sessionId);
-    else this.renderPickers();
-    await this.files.start(link, this.root);
+    // The chat and the file pane come back independently: one failing leaves the other.
+    const chat = (async () => {
+      await this.refreshSessions();
+      if (this.sessionId) await this.loadSession(this.sessionId);
+      else this.renderPickers();
+    })();
+    const results = await Promise.allSettled([chat, this.files.start(link, this.root)]);
+    const failed = results.find((result) => result.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   down({ retryInMs }) {
