@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PROMPT ?= List the files in the current directory and say which one is largest.
 
-.PHONY: install run demo test lint format clean bench fuzz
+.PHONY: install run demo test lint format clean bench fuzz screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: install $(PEERS)/.installed-stamp
 # The fuzz suite at full strength (CI runs it in its quick mode as part of `make test`).
 fuzz: install
 	OPENHEIM_FUZZ=full $(BIN)/pytest -q tests/fuzz
+
+# The browser UI's screenshots in docs/ui/ (headless Chromium, the fake LLM; not part of CI).
+screenshots: install
+	$(BIN)/python -m tests.ui.screenshots
 
 lint: install
 	$(BIN)/ruff check .

@@ -34,7 +34,9 @@ from openheim.server.auth import (
     CLOSE_UNAUTHORIZED,
     Access,
     bearer_token,
+    chosen_subprotocol,
     is_loopback_host,
+    protocol_token,
     query_token,
     refusal,
 )
@@ -98,9 +100,17 @@ async def serve_websocket(state: ServerState, scope: Mapping[str, Any], ws: Asgi
     if state.closing:
         await ws.reject(503, {"error": "the server is shutting down", "code": "shutting_down"})
         return
-    token = bearer_token(headers.get("authorization")) or query_token(scope["query_string"])
+    offered = list(scope.get("subprotocols") or ())
+    token = (
+        bearer_token(headers.get("authorization"))
+        or protocol_token(offered)
+        or query_token(scope["query_string"])
+    )
     tenant_name = state.access.tenant_for(token)
-    await ws.accept([acp_connection_header()] if path == "/acp" else [])
+    await ws.accept(
+        [acp_connection_header()] if path == "/acp" else [],
+        subprotocol=chosen_subprotocol(offered),
+    )
     if tenant_name is None:
         await ws.close(CLOSE_UNAUTHORIZED, "unauthorized: pass a valid token")
         return

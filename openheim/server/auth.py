@@ -2,10 +2,12 @@
 
 Pure functions over header values; the REST and WebSocket faces call them before anything else.
 
-- **Tokens on** (``[server] tokens`` / ``tokens_file``): every request except ``/healthz`` needs
-  ``Authorization: Bearer <token>``; WebSockets may pass ``?token=`` instead, because browsers
-  cannot set headers on them. Unknown or missing → REST 401, WebSocket accepted then closed
-  with code 4401.
+- **Tokens on** (``[server] tokens`` / ``tokens_file``): every request except ``/healthz`` and
+  the browser UI's static files needs ``Authorization: Bearer <token>``. Browsers cannot set
+  headers on WebSockets, so those may offer the subprotocol ``openheim.bearer.<base64url of the
+  token>`` beside the real one, ``openheim.v1`` (the server echoes only the real one, and the
+  token stays out of URLs and access logs), or pass ``?token=``. Unknown or missing → REST
+  401, WebSocket accepted then closed with code 4401.
 - **Tokens off**: one implicit tenant, ``local``, and the server must be bound to loopback
   (``serve`` refuses otherwise). A web page the user happens to visit could still reach
   ``localhost``, so browsers are held to loopback origins (pitfall 1: drive-by pages), and the
@@ -17,9 +19,11 @@ Pure functions over header values; the REST and WebSocket faces call them before
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
@@ -29,6 +33,11 @@ LOCAL_TENANT = "local"
 
 #: WebSocket close code for a missing or unknown token (4000 + HTTP 401).
 CLOSE_UNAUTHORIZED = 4401
+
+#: The WebSocket subprotocol of ``/ws`` and ``/acp``, echoed when a client offers it.
+SUBPROTOCOL = "openheim.v1"
+#: Prefix of the subprotocol that carries a browser's token (never echoed).
+BEARER_PROTOCOL = "openheim.bearer."
 
 
 def is_loopback_host(host: str) -> bool:
@@ -62,6 +71,25 @@ def query_token(query_string: bytes | str) -> str | None:
     text = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
     values = parse_qs(text).get("token")
     return values[0] if values else None
+
+
+def protocol_token(offered: Iterable[str]) -> str | None:
+    """The token a browser offered as ``openheim.bearer.<base64url>`` (padding optional)."""
+    for protocol in offered:
+        if not protocol.startswith(BEARER_PROTOCOL):
+            continue
+        encoded = protocol.removeprefix(BEARER_PROTOCOL)
+        try:
+            raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            return raw.decode("utf-8") or None
+        except (binascii.Error, ValueError):
+            return None
+    return None
+
+
+def chosen_subprotocol(offered: Iterable[str]) -> str | None:
+    """The subprotocol to echo: ours when offered; a bearer one never (it holds the token)."""
+    return SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
 @attrs.frozen

@@ -38,6 +38,7 @@ from openheim.foundation.redact import REDACTED, redact_args, strip_url_credenti
 from openheim.logs import bind_log_context
 from openheim.server import rest_models
 from openheim.server.auth import bearer_token, refusal
+from openheim.server.ui_assets import is_ui_path, register_ui
 from openheim.session import catalog
 from openheim.skills import installed_skills
 
@@ -193,6 +194,8 @@ def create_rest_app(state: ServerState) -> QuartTrio:
         why = refusal(state.access, origin=origin, host=request.headers.get("Host"))
         if why is not None:
             return error_response(403, why, "forbidden")
+        if is_ui_path(request.path):
+            return None  # static files of the browser UI: no data, no token
         if request.method == "OPTIONS":
             preflight = Response("", status=204)
             del preflight.headers["Content-Type"]  # a 204 has no body, so no type either
@@ -270,6 +273,10 @@ def create_rest_app(state: ServerState) -> QuartTrio:
     async def get_mcp_servers() -> Response:
         return json_response(mcp_status(config, g.tenant.runtime.mcp))
 
+    @app.get("/api/workspace")
+    async def get_workspace() -> Response:
+        return json_response({"tenant": g.tenant.name, "root": str(g.tenant.root)})
+
     @app.get("/api/sessions")
     async def list_sessions() -> Response:
         limit = _page_argument("limit", DEFAULT_PAGE, MAX_PAGE)
@@ -297,4 +304,5 @@ def create_rest_app(state: ServerState) -> QuartTrio:
             return error_response(500, "failed to load session", "history_error")
         return json_response(rest_models.transcript_json(found))
 
+    register_ui(app)
     return app

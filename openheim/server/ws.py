@@ -87,8 +87,13 @@ class AsgiWebSocket:
         )
         await self._send({"type": "websocket.http.response.body", "body": data})
 
-    async def accept(self, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-        await self._send({"type": "websocket.accept", "headers": list(headers)})
+    async def accept(
+        self, headers: Iterable[tuple[bytes, bytes]] = (), *, subprotocol: str | None = None
+    ) -> None:
+        message: dict[str, Any] = {"type": "websocket.accept", "headers": list(headers)}
+        if subprotocol is not None:
+            message["subprotocol"] = subprotocol
+        await self._send(message)
 
     async def receive_text(self) -> str | None:
         """The next text frame; None once the client is gone. Binary frames are skipped."""
