@@ -22,7 +22,7 @@ from openheim.providers.base import (
     TextDelta,
     ThinkingDelta,
 )
-from openheim.providers.http import MAX_BODY_MESSAGE, is_retryable_status, truncate
+from openheim.providers.http import MAX_BODY_MESSAGE, is_retryable_status, token_count, truncate
 from openheim.providers.sse import SSEDecoder, SSEEventTooLarge
 
 _FINISH_REASONS = {
@@ -230,16 +230,12 @@ def _finish_reason(raw: str, has_calls: bool) -> FinishReason:
 def _parse_usage(usage: dict[str, Any]) -> Usage:
     """``promptTokenCount`` already includes cached and is what is billed as input."""
     return Usage(
-        input_tokens=_count(usage.get("promptTokenCount"))
-        + _count(usage.get("toolUsePromptTokenCount")),
-        output_tokens=_count(usage.get("candidatesTokenCount"))
-        + _count(usage.get("thoughtsTokenCount")),
-        cache_read_tokens=_count(usage.get("cachedContentTokenCount")),
+        input_tokens=token_count(usage.get("promptTokenCount"))
+        + token_count(usage.get("toolUsePromptTokenCount")),
+        output_tokens=token_count(usage.get("candidatesTokenCount"))
+        + token_count(usage.get("thoughtsTokenCount")),
+        cache_read_tokens=token_count(usage.get("cachedContentTokenCount")),
     )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 # --- errors ---------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from openheim.foundation.errors import ProviderError
+
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 MAX_BODY_MESSAGE = 500
 
@@ -115,3 +117,27 @@ def _json_error_message(text: str) -> str | None:
 
 def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def http_error(
+    provider: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: datetime | None = None,
+) -> ProviderError:
+    """A failed response as OpenAI-shaped providers report it: the body's message, retryable
+    by status, with ``Retry-After``; ``now`` only matters for an HTTP-date one."""
+    return ProviderError(
+        error_message_from_body(status, body),
+        provider=provider,
+        status=status,
+        retryable=is_retryable_status(status),
+        retry_after=retry_after_from_headers(headers, now=now),
+    )
+
+
+def token_count(value: Any) -> int:
+    """A usage field as a count: anything but a non-negative integer counts 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

@@ -42,9 +42,9 @@ from openheim.providers.base import (
     ThinkingDelta,
 )
 from openheim.providers.http import (
-    error_message_from_body,
+    http_error,
     is_retryable_status,
-    retry_after_from_headers,
+    token_count,
     truncate,
 )
 from openheim.providers.marked import MarkedStreamDecoder
@@ -121,13 +121,7 @@ class OpenAIDialect:
         now: datetime | None = None,
     ) -> ProviderError:
         """``now`` only matters for an HTTP-date ``Retry-After``; default is the current time."""
-        return ProviderError(
-            error_message_from_body(status, body),
-            provider=self.provider_name,
-            status=status,
-            retryable=is_retryable_status(status),
-            retry_after=retry_after_from_headers(headers, now=now),
-        )
+        return http_error(self.provider_name, status, headers, body, now=now)
 
 
 def message_to_openai(message: Message) -> dict[str, Any]:
@@ -411,11 +405,7 @@ def _parse_usage(usage: dict[str, Any]) -> Usage:
     details = usage.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     return Usage(
-        input_tokens=_count(usage.get("prompt_tokens")),
-        output_tokens=_count(usage.get("completion_tokens")),
-        cache_read_tokens=_count(cached),
+        input_tokens=token_count(usage.get("prompt_tokens")),
+        output_tokens=token_count(usage.get("completion_tokens")),
+        cache_read_tokens=token_count(cached),
     )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0

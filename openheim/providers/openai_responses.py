@@ -27,9 +27,7 @@ from openheim.foundation.errors import ProviderError
 from openheim.foundation.models import ImagePart, Message, ReasoningLevel, Role, ToolDefinition
 from openheim.providers.base import ChatRequest, HttpRequest
 from openheim.providers.http import (
-    error_message_from_body,
-    is_retryable_status,
-    retry_after_from_headers,
+    http_error,
 )
 from openheim.providers.openai_responses_stream import REASONING_FORMAT, ResponsesStreamDecoder
 
@@ -90,13 +88,7 @@ class OpenAIResponsesDialect:
         now: datetime | None = None,
     ) -> ProviderError:
         """``now`` only matters for an HTTP-date ``Retry-After``; default is the current time."""
-        return ProviderError(
-            error_message_from_body(status, body),
-            provider=self.provider_name,
-            status=status,
-            retryable=is_retryable_status(status),
-            retry_after=retry_after_from_headers(headers, now=now),
-        )
+        return http_error(self.provider_name, status, headers, body, now=now)
 
 
 # --- requests ------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from openheim.providers.base import (
     TextDelta,
     ThinkingDelta,
 )
-from openheim.providers.http import MAX_BODY_MESSAGE, truncate
+from openheim.providers.http import MAX_BODY_MESSAGE, token_count, truncate
 from openheim.providers.marked import MarkedStreamDecoder
 from openheim.providers.sse import SSEEvent
 
@@ -318,11 +318,7 @@ def parse_usage(usage: dict[str, Any]) -> Usage:
     details = usage.get("input_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else None
     return Usage(
-        input_tokens=_count(usage.get("input_tokens")),
-        output_tokens=_count(usage.get("output_tokens")),
-        cache_read_tokens=_count(cached),
+        input_tokens=token_count(usage.get("input_tokens")),
+        output_tokens=token_count(usage.get("output_tokens")),
+        cache_read_tokens=token_count(cached),
     )
-
-
-def _count(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
