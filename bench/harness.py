@@ -207,9 +207,10 @@ async def fake_llm_process(
 
 
 @asynccontextmanager
-async def server_process(home: Home) -> AsyncIterator[Child]:
-    """``openheim serve --port 0`` in ``home.workdir``; ``child.ready.group(1)`` is its URL."""
-    argv = [PYTHON, "-m", "openheim", "serve", "--port", "0"]
+async def server_process(home: Home, workers: int = 1) -> AsyncIterator[Child]:
+    """``openheim serve --port 0 [--workers N]`` in ``home.workdir``; ``child.ready.group(1)``
+    is its URL."""
+    argv = [PYTHON, "-m", "openheim", "serve", "--port", "0", "--workers", str(workers)]
     async with spawn(
         argv,
         log=home.path / "serve.log",

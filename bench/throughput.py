@@ -176,7 +176,7 @@ async def openheim_pass(agents: list[WsAgent], cwd: str, model: str, meter: CpuM
 
 
 async def run_openheim(
-    home: Home, llm: Child, clients: int, *, passes: tuple[str, ...]
+    home: Home, llm: Child, clients: int, *, passes: tuple[str, ...], workers: int = 1
 ) -> dict[str, Pass]:
     home.write_config(
         llm_url(llm),
@@ -189,7 +189,7 @@ async def run_openheim(
         },
     )
     results: dict[str, Pass] = {}
-    async with server_process(home) as server, trio.open_nursery() as nursery:
+    async with server_process(home, workers) as server, trio.open_nursery() as nursery:
         assert server.ready is not None
         url = ws_url(server.ready.group(1))
         agents: list[WsAgent] = []
@@ -261,12 +261,16 @@ async def run_bare(llm: Child, clients: int, *, passes: tuple[str, ...]) -> dict
 # --- the benchmark ---------------------------------------------------------------------------
 
 
-async def measure(clients: int, chunks: int, delay: float) -> dict[str, dict[str, Pass]]:
+async def measure(
+    clients: int, chunks: int, delay: float, workers: int = 1
+) -> dict[str, dict[str, Pass]]:
     passes = ("fast", "paced")
     sides: dict[str, dict[str, Pass]] = {}
     with temp_home() as home:
         async with stamped_llm(home, chunks, delay) as llm:
-            sides["openheim"] = await run_openheim(home, llm, clients, passes=passes)
+            sides["openheim"] = await run_openheim(
+                home, llm, clients, passes=passes, workers=workers
+            )
         openheim_peak = llm_peaks(home)[-1]
         async with stamped_llm(home, chunks, delay) as llm:
             sides["httpx"] = await run_bare(llm, clients, passes=passes)
@@ -325,14 +329,21 @@ def main() -> None:
     parser.add_argument(
         "--chunk-delay", type=float, default=0.02, help="seconds between chunks when paced"
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="serve --workers (server CPU then counts only the parent)",
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {
+        "workers": args.workers,
         "chunks": args.chunks,
         "chunk_delay_ms": args.chunk_delay * 1000,
         "target_p99_ms": TARGET_P99_MS,
     }
     for clients in [int(part) for part in args.clients.split(",") if part.strip()]:
-        sides = trio.run(measure, clients, args.chunks, args.chunk_delay)
+        sides = trio.run(measure, clients, args.chunks, args.chunk_delay, args.workers)
         figures["clients"] = [*figures.get("clients", []), clients]
         figures.update(report(clients, sides))
     emit_result("throughput", **figures)
