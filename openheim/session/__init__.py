@@ -1,7 +1,8 @@
 """The session engine every face drives: a runtime of shared parts, and one actor per session."""
 
-from openheim.session.actor import Attachment, Session, SessionOptions
+from openheim.session.actor import Session
 from openheim.session.catalog import ConversationMeta, Page, Transcript
+from openheim.session.options import Attachment, SessionOptions
 from openheim.session.registry import SessionPolicy, SessionRegistry
 from openheim.session.runtime import Runtime, open_runtime
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import attrs
 import trio
 
 from openheim.agent.compaction.measure import Meter
@@ -33,6 +31,8 @@ from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
 from openheim.session.compacting import compact_session, compaction_settings
+from openheim.session.options import Attachment, SessionOptions
+from openheim.session.requests import CompactRequest, PromptRequest, Request, RequestAnswer
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill, load_skills
 from openheim.store.lease import Lease
@@ -46,58 +46,6 @@ log = logging.getLogger(__name__)
 REQUEST_BUFFER = 8
 EVENT_BUFFER = 64
 SUBSCRIBER_BUFFER = 256
-
-
-@attrs.frozen
-class SessionOptions:
-    cwd: Path
-    model: str | None = None
-    skills: tuple[str, ...] | None = None
-    max_iterations: int | None = None
-    allow_all_tools: bool = False
-    #: MCP servers a client passed for this session only (``McpServerConfig``): they start
-    #: with the session, stop with it, and no other session sees their tools.
-    mcp_servers: tuple[Any, ...] = ()
-    #: Folders beside ``cwd`` that the tools may work in (read-write, inside the sandbox).
-    additional_roots: tuple[Path, ...] = ()
-
-
-@attrs.define(eq=False)
-class Attachment:
-    """One face's hold on a session (``Session.attach``)."""
-
-    asker: Asker | None
-    files: FileAccess | None
-    _holders: list[Attachment] = attrs.field(alias="holders")
-
-    def claim(self) -> None:
-        """Answer for the session again, ahead of faces that attached since."""
-        if self in self._holders:
-            self._holders.remove(self)
-            self._holders.append(self)
-
-    def release(self) -> None:
-        """Stop answering for the session (also done on leaving ``attach``; safe twice)."""
-        if self in self._holders:
-            self._holders.remove(self)
-
-
-#: What the actor answers a request with: a turn's end, a compaction (None: nothing to
-#: compact), or the error that stopped it.
-_Answer = TurnFinished | Compacted | None | OpenheimError
-
-
-@attrs.frozen
-class _Prompt:
-    text: str | Prompt
-    reply: trio.MemorySendChannel[_Answer]
-
-
-@attrs.frozen
-class _Compact:
-    """``Session.compact``: queued like a prompt, so it never runs beside a turn."""
-
-    reply: trio.MemorySendChannel[_Answer]
 
 
 class Session:
@@ -136,7 +84,7 @@ class Session:
         self._attachments: list[Attachment] = []
         #: This session's own MCP servers while it serves; None when it has none.
         self.mcp: McpSupervisor | None = None
-        self._requests, self._inbox = trio.open_memory_channel[_Prompt | _Compact](REQUEST_BUFFER)
+        self._requests, self._inbox = trio.open_memory_channel[Request](REQUEST_BUFFER)
         #: Learns how this session's text turns into tokens, across turns.
         self.meter = Meter()
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
@@ -188,22 +136,24 @@ class Session:
         """Run one turn (after any queued before it); events go to subscribers meanwhile.
 
         A ``Prompt`` brings images along with the text (an editor's pasted screenshot)."""
-        reply, answer = trio.open_memory_channel[_Answer](1)
-        result = await self._ask(_Prompt(text, reply), answer)
+        reply, answer = trio.open_memory_channel[RequestAnswer](1)
+        result = await self._ask(PromptRequest(text, reply), answer)
         assert isinstance(result, TurnFinished)
         return result
 
     async def compact(self) -> Compacted | None:
         """Compact the conversation now, whatever its size (``/compact``), after any turn
         queued before; ``None`` when there is nothing to compact. Saved at once."""
-        reply, answer = trio.open_memory_channel[_Answer](1)
-        result = await self._ask(_Compact(reply), answer)
+        reply, answer = trio.open_memory_channel[RequestAnswer](1)
+        result = await self._ask(CompactRequest(reply), answer)
         assert result is None or isinstance(result, Compacted)
         return result
 
     async def _ask(
-        self, request: _Prompt | _Compact, answer: trio.MemoryReceiveChannel[_Answer]
-    ) -> _Answer:
+        self,
+        request: Request,
+        answer: trio.MemoryReceiveChannel[RequestAnswer],
+    ) -> RequestAnswer:
         try:
             await self._requests.send(request)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -318,8 +268,8 @@ class Session:
         async with self._inbox:
             async for request in self._inbox:
                 try:
-                    result: _Answer
-                    if isinstance(request, _Compact):
+                    result: RequestAnswer
+                    if isinstance(request, CompactRequest):
                         result = await self._compact_now()
                     else:
                         result = await self._run_limited(request.text)

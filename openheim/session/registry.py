@@ -22,7 +22,8 @@ from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.foundation.concurrency import open_service_nursery
 from openheim.foundation.errors import ConfigError, HistoryError, SessionLimitError, WorkspaceError
 from openheim.foundation.models import Conversation
-from openheim.session.actor import Session, SessionOptions, load_session_skills
+from openheim.session.actor import Session, load_session_skills
+from openheim.session.options import SessionOptions
 from openheim.session.runtime import Runtime
 from openheim.skills import Skill
 from openheim.store.base import ConversationMeta
