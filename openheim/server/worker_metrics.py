@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -73,7 +74,8 @@ class WorkerShare:
 
     def _write(self, text: bytes) -> None:
         path = self.folder / f"worker-{self.index}.prom"
-        partial = path.with_suffix(".tmp")
+        # One partial file per writing thread: a scrape and the periodic write may overlap.
+        partial = path.with_name(f"{path.name}.{threading.get_ident()}.tmp")
         partial.write_bytes(text)
         os.replace(partial, path)  # a reader never sees half a file
 
