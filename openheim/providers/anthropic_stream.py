@@ -23,7 +23,7 @@ from openheim.providers.base import (
     TextDelta,
     ThinkingDelta,
 )
-from openheim.providers.http import truncate
+from openheim.providers.http import stream_event_object, truncate
 from openheim.providers.marked import MarkedStreamDecoder
 from openheim.providers.sse import SSEEvent
 
@@ -112,17 +112,7 @@ class AnthropicStreamDecoder(MarkedStreamDecoder):
     # --- events ---------------------------------------------------------------------------
 
     def _handle_event(self, sse: SSEEvent, events: list[ProviderEvent]) -> None:
-        data = sse.data
-        try:
-            payload = json.loads(data)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            if sse.event == "error":
-                raise self._error(" ".join(data.split()) or "error event") from None
-            raise self._error(
-                f"malformed JSON in stream: {truncate(data, _QUOTE_LIMIT)!r}"
-            ) from None
-        if not isinstance(payload, dict):
-            raise self._error(f"unexpected stream event: {truncate(data, _QUOTE_LIMIT)!r}")
+        payload = stream_event_object(sse.data, sse.event, self._provider)
         kind = payload.get("type")
         if not isinstance(kind, str):
             kind = sse.event

@@ -141,3 +141,25 @@ def http_error(
 def token_count(value: Any) -> int:
     """A usage field as a count: anything but a non-negative integer counts 0."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+#: Characters of a bad stream payload an error message quotes.
+STREAM_QUOTE_LIMIT = 200
+
+
+def stream_event_object(data: str, event: str | None, provider: str) -> dict[str, Any]:
+    """A typed SSE event's JSON object (Anthropic's and the Responses API's streams). A
+    non-JSON ``error`` event is the provider's own message; other garbage is named, briefly."""
+    try:
+        payload = json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
+        if event == "error":
+            raise ProviderError(
+                " ".join(data.split()) or "error event", provider=provider
+            ) from None
+        quoted = truncate(data, STREAM_QUOTE_LIMIT)
+        raise ProviderError(f"malformed JSON in stream: {quoted!r}", provider=provider) from None
+    if not isinstance(payload, dict):
+        quoted = truncate(data, STREAM_QUOTE_LIMIT)
+        raise ProviderError(f"unexpected stream event: {quoted!r}", provider=provider)
+    return payload

@@ -30,7 +30,7 @@ from openheim.providers.base import (
     TextDelta,
     ThinkingDelta,
 )
-from openheim.providers.http import MAX_BODY_MESSAGE, token_count, truncate
+from openheim.providers.http import MAX_BODY_MESSAGE, stream_event_object, token_count, truncate
 from openheim.providers.marked import MarkedStreamDecoder
 from openheim.providers.sse import SSEEvent
 
@@ -95,17 +95,7 @@ class ResponsesStreamDecoder(MarkedStreamDecoder):
     # --- events ---------------------------------------------------------------------------
 
     def _handle_event(self, sse: SSEEvent, events: list[ProviderEvent]) -> None:
-        data = sse.data
-        try:
-            payload = json.loads(data)
-        except (ValueError, RecursionError):  # RecursionError: nested too deeply
-            if sse.event == "error":
-                raise self._error(" ".join(data.split()) or "error event") from None
-            raise self._error(
-                f"malformed JSON in stream: {truncate(data, _QUOTE_LIMIT)!r}"
-            ) from None
-        if not isinstance(payload, dict):
-            raise self._error(f"unexpected stream event: {truncate(data, _QUOTE_LIMIT)!r}")
+        payload = stream_event_object(sse.data, sse.event, self._provider)
         kind = payload.get("type")
         if not isinstance(kind, str):
             kind = sse.event
