@@ -7,6 +7,7 @@ runs on 127.0.0.1 against the fake LLM from ``openheim.testing``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -70,6 +71,17 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (``/proc/PID/stat``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its live children (``serve --workers N``: the workers)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            with contextlib.suppress(FileNotFoundError):  # it ended meanwhile
+                total += tree_cpu_seconds(int(child))
+    return total
 
 
 def fd_count(pid: int) -> int:

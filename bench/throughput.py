@@ -41,7 +41,6 @@ from harness import (
     Child,
     Home,
     WsAgent,
-    cpu_seconds,
     emit_result,
     open_ws_agent,
     percentile,
@@ -49,6 +48,7 @@ from harness import (
     server_process,
     spawn,
     temp_home,
+    tree_cpu_seconds,
     verdict,
     ws_url,
 )
@@ -83,6 +83,11 @@ class Pass:
     def ms(self, q: float) -> float:
         return percentile(self.latencies, q) / 1e6 if self.latencies else float("nan")
 
+    def cpu_us_per_chunk(self, name: str) -> float:
+        """CPU a process spent per chunk relayed: less sensitive to a busy machine than
+        latency is, so it is the figure to compare across changes."""
+        return self.cpu[name] * self.elapsed / self.chunks * 1e6 if self.chunks else 0.0
+
     def describe_cpu(self) -> str:
         return ", ".join(f"{name} {share:.0%}" for name, share in self.cpu.items())
 
@@ -96,7 +101,7 @@ class CpuMeter:
         self._started = 0.0
 
     def _now(self) -> dict[str, float]:
-        now = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        now = {name: tree_cpu_seconds(pid) for name, pid in self.pids.items()}
         return {**now, "clients": time.process_time()}
 
     def start(self) -> None:
@@ -297,6 +302,12 @@ def report(clients: int, sides: dict[str, dict[str, Pass]]) -> dict[str, Any]:
             f"peak {fast.peak_in_flight} streams at once at the LLM"
         )
         print(f"    CPU (saturated): {fast.describe_cpu()}; (paced): {paced.describe_cpu()}")
+    print(
+        f"N={clients} server CPU per chunk: saturated {oh['fast'].cpu_us_per_chunk('server'):.0f}"
+        f" us, paced {oh['paced'].cpu_us_per_chunk('server'):.0f} us (bare httpx clients: "
+        f"{bare['fast'].cpu_us_per_chunk('clients'):.0f} / "
+        f"{bare['paced'].cpu_us_per_chunk('clients'):.0f} us)"
+    )
     added_p50 = oh["paced"].ms(50) - bare["paced"].ms(50)
     added_p99 = oh["paced"].ms(99) - bare["paced"].ms(99)
     print(
@@ -319,6 +330,8 @@ def report(clients: int, sides: dict[str, dict[str, Pass]]) -> dict[str, Any]:
         f"n{clients}_peak_streams": oh["fast"].peak_in_flight,
         f"n{clients}_httpx_peak_streams": bare["fast"].peak_in_flight,
         f"n{clients}_cpu_saturated": {k: round(v, 2) for k, v in oh["fast"].cpu.items()},
+        f"n{clients}_server_cpu_us_per_chunk": round(oh["fast"].cpu_us_per_chunk("server")),
+        f"n{clients}_server_cpu_us_per_chunk_paced": round(oh["paced"].cpu_us_per_chunk("server")),
     }
 
 
@@ -333,7 +346,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=1,
-        help="serve --workers (server CPU then counts only the parent)",
+        help="serve --workers (server CPU counts the parent and its workers)",
     )
     args = parser.parse_args()
     figures: dict[str, Any] = {

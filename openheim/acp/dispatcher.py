@@ -9,11 +9,11 @@ that prompt waits for it), answers to our requests to their waiters.
 
 Ordering guarantees:
 
-- **Updates before the reply.** Each attached session has one feed task (``SessionFeed``)
-  holding the session (``Session.attach``) for this connection. A prompt answers only once the
-  feed has sent every event of its turn.
-- **tool_call before its permission request.** The asker waits until the feed has sent that
-  call's ``tool_call`` before sending ``session/request_permission``.
+- **Updates before the reply.** Each attached session has a feed (``SessionFeed``) that
+  follows it: the turn's task queues each update as it makes the event, so all of a turn's
+  updates are queued before the prompt's reply.
+- **tool_call before its permission request.** The turn sends ``ToolCallStarted`` before it
+  asks, so the call's ``tool_call`` is queued before ``session/request_permission``.
 
 A failed turn answers the prompt with ``-32603`` carrying the one-line error; once
 ``session/cancel`` arrived during a prompt, the prompt answers ``cancelled`` whatever happened.
@@ -74,7 +74,7 @@ _Reply = Response | ErrorResponse
 
 @attrs.frozen
 class _Held:
-    """A session this connection holds: its feed task's state and its attachment."""
+    """A session this connection holds: its feed and its attachment."""
 
     feed: SessionFeed
     attachment: Attachment
@@ -225,13 +225,9 @@ class AcpDispatcher:
     async def attach(self, session: Session) -> SessionFeed:
         """Hold ``session`` for this connection (again: it answers for the session from now)."""
         held = self._held.get(session.id)
-        if held is None:
-            held = await self._nursery.start(self._hold, session)
-        else:
+        if held is not None:
             held.attachment.claim()
-        return held.feed
-
-    async def _hold(self, session: Session, task_status: trio.TaskStatus[_Held]) -> None:
+            return held.feed
         session_id = session.id
 
         async def send_update(update: dict[str, Any]) -> None:
@@ -241,13 +237,10 @@ class AcpDispatcher:
             return await self._ask(session_id, call)
 
         files = self.client.files_for(self.request, session_id, self.settings.fs_timeout)
-        async with session.attach(ask, files) as attachment:
-            feed = SessionFeed(session, session.subscribe(), send_update)
-            held = _Held(feed, attachment)
-            self._held[session_id] = held
-            self.core.attach(session_id)
-            task_status.started(held)
-            await feed.run()
+        held = _Held(SessionFeed(session, send_update), session.hold(ask, files))
+        self._held[session_id] = held
+        self.core.attach(session_id)
+        return held.feed
 
     def feed(self, session_id: str) -> SessionFeed | None:
         held = self._held.get(session_id)
@@ -294,7 +287,6 @@ class AcpDispatcher:
         params = schema.permission_request(session_id, call, held.feed.session.cwd)
         result: Any = None
         with trio.move_on_after(timeout) as waiting:
-            await held.feed.wait_started(call.id)
             try:
                 result = await self.request("session/request_permission", params, session_id)
             except RpcError as exc:

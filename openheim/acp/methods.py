@@ -210,8 +210,6 @@ class AgentMethods:
                     finished = await feed.session.prompt(follow_up)
             except OpenheimError as exc:
                 failure = exc
-            mark = feed.mark()  # no checkpoint since prompt() returned
-            await feed.wait_sent(mark)
             await self._after_turn(feed.session, finished, title)
         finally:
             self.host.end_turn(ticket)

@@ -25,6 +25,7 @@ import trio
 
 from openheim.acp.codec import DEFAULT_MAX_LINE_BYTES, LineDecoder, Message, encode
 from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
+from openheim.acp.outbox import Outbox, merge_chunks
 from openheim.acp.settings import AcpSettings
 from openheim.session import SessionRegistry
 
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 
 OUTBOUND_BUFFER = 64
 _READ_SIZE = 64 * 1024
-_WRITE_BATCH = 64
 #: After the dispatcher is done, how long the writer may take to flush what is queued.
 _FLUSH_GRACE = 2.0
 
@@ -113,14 +113,15 @@ async def serve_stdio(
 ) -> None:
     """Serve one ACP client on these fds (which are closed at the end) until input ends."""
     reader, writer = _open_fd(input_fd), _open_fd(output_fd)
-    outbound, to_write = trio.open_memory_channel[bytes](OUTBOUND_BUFFER)
+    outbox: Outbox[Message] = Outbox(OUTBOUND_BUFFER, merge_chunks)
     reading = trio.CancelScope()
 
     async def send(message: Message) -> None:
-        await outbound.send(encode(message))
+        with contextlib.suppress(trio.ClosedResourceError):  # stdout failed: nobody reads
+            await outbox.put(message)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_write_lines, writer, to_write, reading)
+        nursery.start_soon(_write_lines, writer, outbox, reading)
         async with trio.open_nursery() as serving:
             if handle_signals:
                 serving.start_soon(_stop_on_signals, reading)
@@ -128,7 +129,7 @@ async def serve_stdio(
                 with reading:
                     await _read_lines(reader, LineDecoder(max_line_bytes), dispatcher)
             serving.cancel_scope.cancel()
-        outbound.close()  # the writer sends what is queued, then ends
+        outbox.close()  # the writer sends what is queued, then ends
         nursery.cancel_scope.deadline = trio.current_time() + _FLUSH_GRACE
     with trio.CancelScope(shield=True):
         await reader.aclose()
@@ -150,30 +151,23 @@ async def _read_lines(reader: _ByteStream, decoder: LineDecoder, dispatcher: Acp
 
 
 async def _write_lines(
-    writer: _ByteStream,
-    lines: trio.MemoryReceiveChannel[bytes],
-    reading: trio.CancelScope,
+    writer: _ByteStream, outbox: Outbox[Message], reading: trio.CancelScope
 ) -> None:
-    """The only writer of protocol output; batches what is queued into one write."""
-    broken = False
+    """The only writer of protocol output: all that is queued goes out in one write."""
     try:
-        async with lines:
-            async for line in lines:
-                batch = [line]
-                while len(batch) < _WRITE_BATCH:
-                    try:
-                        batch.append(lines.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                if broken:
-                    continue  # keep draining so no sender waits on a client that is gone
-                try:
-                    await writer.send_all(b"".join(batch))
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-                    log.warning("stdout failed (%s): shutting down", exc)
-                    broken = True
-                    reading.cancel()
+        while True:
+            try:
+                messages = await outbox.take()
+            except trio.EndOfChannel:
+                break
+            try:
+                await writer.send_all(b"".join(encode(message) for message in messages))
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                log.warning("stdout failed (%s): shutting down", exc)
+                reading.cancel()
+                break
     finally:
+        outbox.close()  # no sender waits on a client that is gone
         with trio.CancelScope(shield=True):
             await writer.aclose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 import attrs
 
@@ -141,3 +142,13 @@ AgentEvent = (
     | Compacted
     | TurnFinished
 )
+
+
+class EventSink(Protocol):
+    """Where a turn's events go: a channel's send half, or a session's followers.
+
+    ``send`` runs in the task that made the event; it may wait (backpressure), and raises
+    ``trio.BrokenResourceError`` or ``trio.ClosedResourceError`` once nobody listens.
+    """
+
+    async def send(self, value: AgentEvent, /) -> None: ...

@@ -22,8 +22,8 @@ from openheim.agent.compaction.runner import compact_conversation
 from openheim.agent.compaction.view import view
 from openheim.agent.events import (
     CANCELLED_RESULT,
-    AgentEvent,
     Compacted,
+    EventSink,
     MessageChunk,
     PlanUpdated,
     ProviderRetrying,
@@ -102,7 +102,7 @@ class Turn:
         tools: ToolRegistry,
         context: ToolContext,
         settings: TurnSettings,
-        events: trio.MemorySendChannel[AgentEvent],
+        events: EventSink,
         approve: Approver | None = None,
         observer: Observer = NULL_OBSERVER,
         meter: Meter | None = None,

@@ -25,7 +25,8 @@ from typing import Any
 
 import trio
 
-from openheim.acp.codec import Request, to_json
+from openheim.acp.codec import Message, Request, to_json
+from openheim.acp.outbox import Outbox
 from openheim.foundation.errors import OpenheimError
 from openheim.server.acp_http_connection import HttpConnection, HttpConnections
 from openheim.server.acp_http_core import (
@@ -37,6 +38,7 @@ from openheim.server.acp_http_core import (
     read_post,
     read_stream,
     require_connection,
+    sse_event,
     unknown_session,
     well_formed_session_id,
 )
@@ -185,17 +187,19 @@ async def _get(
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _pump(events: trio.MemoryReceiveChannel[bytes], send: Send, keepalive: float) -> None:
-    """Write each queued event, or a keepalive comment after ``keepalive`` idle seconds, until
-    the connection seals its outboxes."""
+async def _pump(events: Outbox[Message], send: Send, keepalive: float) -> None:
+    """Write what is queued, or a keepalive comment after ``keepalive`` idle seconds, until
+    the connection seals its outboxes. One event per body chunk: the ACP SDK's HTTP client
+    handles events that share a chunk out of order (a load's answer before its replay)."""
     while True:
-        event = KEEPALIVE
+        bodies = [KEEPALIVE]
         with trio.move_on_after(keepalive):
             try:
-                event = await events.receive()
+                bodies = [sse_event(message) for message in await events.take()]
             except trio.EndOfChannel:
                 return
-        await send({"type": "http.response.body", "body": event, "more_body": True})
+        for body in bodies:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
 
 async def _until_disconnect(receive: Receive, stop: trio.CancelScope) -> None:

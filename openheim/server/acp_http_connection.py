@@ -31,6 +31,7 @@ import trio
 
 from openheim.acp.codec import ErrorResponse, Incoming, Message, Request, RequestId, Response
 from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
+from openheim.acp.outbox import Outbox, merge_chunks
 from openheim.config.model import DisconnectPolicy
 from openheim.foundation.concurrency import open_service_nursery
 from openheim.logs import bind_log_context
@@ -38,7 +39,6 @@ from openheim.server.acp_http_core import (
     HttpRefusal,
     Stream,
     StreamRouter,
-    sse_event,
     unknown_connection,
 )
 from openheim.server.tenants import Tenant
@@ -62,10 +62,10 @@ class Ending(enum.Enum):
 
 
 @attrs.define(eq=False)
-class _Outbox:
-    send: trio.MemorySendChannel[bytes]
-    receive: trio.MemoryReceiveChannel[bytes]
-    #: The GET reading it now.
+class _Stream:
+    """One stream's outbox and the GET reading it now."""
+
+    outbox: Outbox[Message]
     reader: trio.CancelScope | None = None
 
 
@@ -81,7 +81,7 @@ class HttpConnection:
         self.router = StreamRouter()
         self._settings = settings
         self._inbox, self._inbox_out = trio.open_memory_channel[Incoming](INBOX)
-        self._outboxes: dict[Stream, _Outbox] = {}
+        self._outboxes: dict[Stream, _Stream] = {}
         self._sealed = False
         #: ``initialize`` requests answered in their POST's body, not on a stream.
         self._answers: dict[RequestId, trio.MemorySendChannel[Message]] = {}
@@ -93,7 +93,7 @@ class HttpConnection:
 
     def queued(self) -> int:
         """Messages waiting in the outboxes (for metrics)."""
-        return sum(o.send.statistics().current_buffer_used for o in self._outboxes.values())
+        return sum(len(stream.outbox) for stream in self._outboxes.values())
 
     def shut_down(self) -> None:
         self._end(Ending.SHUTDOWN)
@@ -158,8 +158,8 @@ class HttpConnection:
 
     def _seal(self) -> None:
         self._sealed = True
-        for outbox in self._outboxes.values():
-            outbox.send.close()
+        for stream in self._outboxes.values():
+            stream.outbox.close()
 
     async def _watch_idle(self) -> None:
         idle_for = max(self.tenant.grace, MIN_IDLE)
@@ -210,17 +210,16 @@ class HttpConnection:
 
     # --- output: streams ---------------------------------------------------------------------
 
-    def _outbox(self, stream: Stream) -> _Outbox:
+    def _outbox(self, stream: Stream) -> _Stream:
         outbox = self._outboxes.get(stream)
         if outbox is None:
-            send, receive = trio.open_memory_channel[bytes](OUTBOUND_FRAMES)
-            outbox = self._outboxes[stream] = _Outbox(send, receive)
+            outbox = self._outboxes[stream] = _Stream(Outbox(OUTBOUND_FRAMES, merge_chunks))
             if self._sealed:
-                send.close()
+                outbox.outbox.close()
         return outbox
 
     @asynccontextmanager
-    async def reader(self, stream: Stream) -> AsyncIterator[trio.MemoryReceiveChannel[bytes]]:
+    async def reader(self, stream: Stream) -> AsyncIterator[Outbox[Message]]:
         """A GET reads ``stream`` for the body of the ``async with``; it takes the stream over
         from an older GET, and ends (cancelled) when a newer one takes it."""
         if self.ending is not None:
@@ -236,7 +235,7 @@ class HttpConnection:
         self._touch()
         try:
             with scope:
-                yield outbox.receive
+                yield outbox.outbox
         finally:
             if outbox.reader is scope:
                 outbox.reader = None
@@ -250,25 +249,25 @@ class HttpConnection:
             if waiter is not None:
                 waiter.send_nowait(message)
                 return
-        await self._enqueue(self._outbox(self.router.route(message)), sse_event(message))
+        await self._enqueue(self._outbox(self.router.route(message)).outbox, message)
 
-    async def _enqueue(self, outbox: _Outbox, event: bytes) -> None:
+    async def _enqueue(self, outbox: Outbox[Message], message: Message) -> None:
         """Queue an event; an outbox that stays full for the slow-client timeout ends the
         connection (as ``ws.Connection`` does with its one queue)."""
         if self.ending is Ending.SLOW:
             return
         try:
-            outbox.send.send_nowait(event)
+            outbox.put_nowait(message)
             return
         except trio.WouldBlock:
             pass
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+        except trio.ClosedResourceError:
             return
         timeout = self._settings.slow_client_timeout
         with trio.move_on_after(timeout) as waiting:
             try:
-                await outbox.send.send(event)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                await outbox.put(message)
+            except trio.ClosedResourceError:
                 return
         if waiting.cancelled_caught and self.ending is not Ending.SLOW:
             log.warning(

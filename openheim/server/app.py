@@ -54,6 +54,7 @@ from openheim.server.ws import (
     ConnectionSettings,
     acp_connection_header,
 )
+from openheim.server.ws_frames import SEND_BATCH
 from openheim.session import open_runtime
 
 METRICS_TOKEN_ENV = "OPENHEIM_METRICS_TOKEN"
@@ -74,7 +75,9 @@ class OpenheimApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
-            await serve_websocket(self.state, scope, AsgiWebSocket(receive, send))
+            batches = SEND_BATCH in (scope.get("extensions") or {})
+            socket = AsgiWebSocket(receive, send, batches=batches)
+            await serve_websocket(self.state, scope, socket)
         elif scope["type"] == "http" and scope["path"] == "/acp":
             await serve_acp_http(self.state, scope, receive, send)
         else:

@@ -38,12 +38,14 @@ import trio
 
 from openheim.acp.codec import Message, encode_text, parse_message, parse_text, to_json
 from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
+from openheim.acp.outbox import Outbox, merge_chunks
 from openheim.acp.settings import AcpSettings
 from openheim.config.model import DisconnectPolicy
 from openheim.logs import bind_log_context
 from openheim.server.envelope import Envelope, FrameError, envelope_text, parse_envelope
 from openheim.server.fs.channel import FsChannel, frame_error, greeting
 from openheim.server.tenants import Tenant
+from openheim.server.ws_frames import SEND_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +73,13 @@ class AsgiWebSocket:
         self,
         receive: Callable[[], Awaitable[dict[str, Any]]],
         send: Callable[[dict[str, Any]], Awaitable[None]],
+        *,
+        batches: bool = False,
     ) -> None:
         self._receive = receive
         self._send = send
+        #: The server takes several frames in one message (``ws_frames.SEND_BATCH``).
+        self._batches = batches
 
     async def wait_connect(self) -> bool:
         return (await self._receive())["type"] == "websocket.connect"
@@ -107,6 +113,14 @@ class AsgiWebSocket:
     async def send_text(self, text: str) -> None:
         await self._send({"type": "websocket.send", "text": text})
 
+    async def send_texts(self, texts: list[str]) -> None:
+        """Several text frames, in one write where the server allows it."""
+        if self._batches and len(texts) > 1:
+            await self._send({"type": SEND_BATCH, "texts": texts})
+            return
+        for text in texts:
+            await self._send({"type": "websocket.send", "text": text})
+
     async def close(self, code: int, reason: str = "") -> None:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
@@ -118,16 +132,31 @@ def acp_connection_header() -> tuple[bytes, bytes]:
 # --- framing: what differs between /ws and /acp ------------------------------------------------
 
 
+@attrs.frozen
+class FsFrame:
+    """A frame of ``/ws``'s fs channel, waiting in the outbox."""
+
+    data: dict[str, Any]
+
+
+#: What waits in a connection's outbox: encoded by the writer, so text chunks can merge first.
+Outgoing = Message | FsFrame
+
+
 class _BareAcp:
     """``/acp``: one JSON-RPC message per text frame."""
 
     path = "/acp"
 
-    def __init__(self, enqueue: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, enqueue: Callable[[Outgoing], Awaitable[None]]) -> None:
         self._enqueue = enqueue
 
     async def send_agent(self, message: Message) -> None:
-        await self._enqueue(encode_text(message))
+        await self._enqueue(message)
+
+    def encode(self, item: Outgoing) -> str:
+        assert not isinstance(item, FsFrame)
+        return encode_text(item)
 
     async def open(self, tenant: Tenant, nursery: trio.Nursery) -> None:
         pass
@@ -145,15 +174,20 @@ class _Multiplexed:
 
     path = "/ws"
 
-    def __init__(self, enqueue: Callable[[str], Awaitable[None]]) -> None:
+    def __init__(self, enqueue: Callable[[Outgoing], Awaitable[None]]) -> None:
         self._enqueue = enqueue
         self._fs_requests: trio.MemorySendChannel[Any] | None = None
 
     async def send_agent(self, message: Message) -> None:
-        await self._enqueue(envelope_text("agent", to_json(message)))
+        await self._enqueue(message)
+
+    def encode(self, item: Outgoing) -> str:
+        if isinstance(item, FsFrame):
+            return envelope_text("fs", item.data)
+        return envelope_text("agent", to_json(item))
 
     async def _send_fs(self, data: dict[str, Any]) -> None:
-        await self._enqueue(envelope_text("fs", data))
+        await self._enqueue(FsFrame(data))
 
     async def open(self, tenant: Tenant, nursery: trio.Nursery) -> None:
         fs = FsChannel(tenant.root, self._send_fs, nursery, quota=tenant.runtime.quota)
@@ -208,13 +242,11 @@ class Connection:
         self._reading = trio.CancelScope()
         self._close_code: int | None = None
         self._slow = False
-        self._outbound: trio.MemorySendChannel[str] | None = None
+        self._outbox: Outbox[Outgoing] = Outbox(OUTBOUND_FRAMES, merge_chunks)
 
     def queued(self) -> int:
         """Frames waiting for the writer (for metrics)."""
-        if self._outbound is None:
-            return 0
-        return self._outbound.statistics().current_buffer_used
+        return len(self._outbox)
 
     def shut_down(self) -> None:
         """Server shutdown: stop reading, cancel turns, answer prompts, close with 1001."""
@@ -235,12 +267,10 @@ class Connection:
             self.done.set()
 
     async def _run(self) -> None:
-        outbound, frames = trio.open_memory_channel[str](OUTBOUND_FRAMES)
-        self._outbound = outbound
         written = trio.Event()
         framing = self._framing
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._write, frames, written)
+            nursery.start_soon(self._write, written)
             try:
                 async with open_dispatcher(
                     self.tenant.registry,
@@ -266,8 +296,7 @@ class Connection:
         code = self._close_code
         if code == CLOSE_GOING_AWAY:
             await dispatcher.finish(cancel_turns=True)
-            assert self._outbound is not None
-            self._outbound.close()  # the writer sends what is queued, then ends
+            self._outbox.close()  # the writer sends what is queued, then ends
             with trio.move_on_after(FLUSH_GRACE):
                 await written.wait()
             await self._socket.close(code, "server shutting down")
@@ -279,30 +308,36 @@ class Connection:
 
     # --- output: one writer, one bounded queue ---------------------------------------------
 
-    async def _write(self, frames: trio.MemoryReceiveChannel[str], written: trio.Event) -> None:
+    async def _write(self, written: trio.Event) -> None:
+        """The only writer: everything queued goes out in one write."""
+        outbox, encode = self._outbox, self._framing.encode
         try:
-            async with frames:
-                async for text in frames:
-                    await self._socket.send_text(text)
+            while True:
+                try:
+                    items = await outbox.take()
+                except trio.EndOfChannel:
+                    break
+                await self._socket.send_texts([encode(item) for item in items])
         finally:
+            outbox.close()  # nobody writes any more: queueing ends at once
             written.set()
 
-    async def _enqueue(self, text: str) -> None:
+    async def _enqueue(self, item: Outgoing) -> None:
         """Queue a frame; a queue that stays full for the slow-client timeout ends the
         connection (the frame and any later ones are dropped: nobody is reading them)."""
-        if self._slow or self._outbound is None:
+        if self._slow:
             return
         try:
-            self._outbound.send_nowait(text)
+            self._outbox.put_nowait(item)
             return
         except trio.WouldBlock:
             pass
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+        except trio.ClosedResourceError:
             return
         with trio.move_on_after(self._settings.slow_client_timeout) as waiting:
             try:
-                await self._outbound.send(text)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                await self._outbox.put(item)
+            except trio.ClosedResourceError:
                 return
         if waiting.cancelled_caught and not self._slow:
             log.warning(

@@ -9,24 +9,59 @@
   while the connection is still open; hypercorn then drops TCP without telling the peer why.
   Here the peer gets that close frame first.
 
+And one addition: **several frames in one write.** ASGI sends one frame per message, and each
+takes hypercorn's whole send path (protocol events, the connection's lock, a socket write). A
+``SEND_BATCH`` message carries a list of texts: wsproto frames each, and the bytes go to the
+socket in one write. ``with_send_batch`` announces it in the WebSocket scope's extensions, so an
+app only sends it to a server that understands it.
+
 ``install()`` swaps the stream class that hypercorn's HTTP/1.1 protocol instantiates; ``serve``
 calls it once before listening (hypercorn offers no hook for the stream class).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import hypercorn.protocol.h11 as hypercorn_h11
-from hypercorn.protocol.events import StreamClosed
-from hypercorn.protocol.ws_stream import FrameTooLargeError, WSStream
+from hypercorn.protocol.events import Data, StreamClosed
+from hypercorn.protocol.ws_stream import ASGIWebsocketState, FrameTooLargeError, WSStream
+from hypercorn.typing import ASGISendEvent
+from hypercorn.utils import UnexpectedMessageError
 from wsproto.connection import ConnectionState
-from wsproto.events import CloseConnection, Message, Ping
+from wsproto.events import CloseConnection, Message, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
+from wsproto.utilities import LocalProtocolError
+
+#: The ASGI message type (and scope extension) for several text frames in one write.
+SEND_BATCH = "openheim.websocket.send_batch"
+
+Asgi = Callable[
+    [dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
 
 
 class BoundedWSStream(WSStream):
     """``WSStream`` that stops buffering after 1009 and answers protocol errors with a close."""
 
     _refusing = False
+
+    async def app_send(self, message: ASGISendEvent | None) -> None:
+        if message is None or message["type"] != SEND_BATCH:
+            await super().app_send(message)
+            return
+        if self.closed:
+            return  # like hypercorn: the app may finish after the close
+        if self.state != ASGIWebsocketState.CONNECTED:
+            raise UnexpectedMessageError(self.state, message["type"])
+        texts: list[str] = message["texts"]  # type: ignore[typeddict-item]
+        try:
+            data = b"".join(self.connection.send(TextMessage(data=text)) for text in texts)
+        except LocalProtocolError:
+            return  # closing: hypercorn drops a late send the same way
+        await self.send(Data(stream_id=self.stream_id, data=data))
 
     async def _handle_events(self) -> None:
         for event in self.connection.events():
@@ -62,3 +97,19 @@ class BoundedWSStream(WSStream):
 def install() -> None:
     """Make hypercorn's HTTP/1.1 upgrades use ``BoundedWSStream``."""
     hypercorn_h11.WSStream = BoundedWSStream  # type: ignore[misc]
+
+
+def with_send_batch(app: Asgi) -> Asgi:
+    """``app`` with ``SEND_BATCH`` announced in every WebSocket scope (served by
+    ``BoundedWSStream``, so only together with ``install``)."""
+
+    async def announced(
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[Any]],
+        send: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "websocket":
+            scope["extensions"] = {**(scope.get("extensions") or {}), SEND_BATCH: {}}
+        await app(scope, receive, send)
+
+    return announced

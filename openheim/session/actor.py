@@ -18,6 +18,7 @@ from openheim.agent.compaction.measure import Meter
 from openheim.agent.events import (
     AgentEvent,
     Compacted,
+    EventSink,
     StopReason,
     ToolCallFinished,
     TurnFinished,
@@ -31,6 +32,7 @@ from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
 from openheim.session.compacting import compact_session, compaction_settings
+from openheim.session.fanout import FanOut
 from openheim.session.options import Attachment, SessionOptions
 from openheim.session.requests import CompactRequest, PromptRequest, Request, RequestAnswer
 from openheim.session.runtime import Runtime
@@ -44,7 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REQUEST_BUFFER = 8
-EVENT_BUFFER = 64
 SUBSCRIBER_BUFFER = 256
 
 
@@ -87,7 +88,8 @@ class Session:
         self._requests, self._inbox = trio.open_memory_channel[Request](REQUEST_BUFFER)
         #: Learns how this session's text turns into tokens, across turns.
         self.meter = Meter()
-        self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
+        #: Who gets this session's events: each event is sent from the task that made it.
+        self.followers = FanOut(self._observe)
         self._turn: Turn | None = None
         #: ``set_reasoning``'s level; None follows the config for the current model.
         self._reasoning: ReasoningLevel | None = None
@@ -123,12 +125,17 @@ class Session:
         """A face's hold on this session for the ``async with`` body: while held, the face (the
         latest to attach or ``claim``) answers permission questions and, given ``files``,
         serves the file tools. Leaving hands both back to the face attached before it."""
-        attachment = Attachment(asker, files, self._attachments)
-        self._attachments.append(attachment)
+        attachment = self.hold(asker, files)
         try:
             yield attachment
         finally:
             attachment.release()
+
+    def hold(self, asker: Asker | None, files: FileAccess | None = None) -> Attachment:
+        """``attach`` without the ``async with``: the caller releases the attachment."""
+        attachment = Attachment(asker, files, self._attachments)
+        self._attachments.append(attachment)
+        return attachment
 
     # --- the handle -----------------------------------------------------------------------
 
@@ -216,9 +223,15 @@ class Session:
 
     def subscribe(self, buffer: int = SUBSCRIBER_BUFFER) -> trio.MemoryReceiveChannel[AgentEvent]:
         """Events of every later turn; close the returned channel to unsubscribe."""
-        send, receive = trio.open_memory_channel[AgentEvent](buffer)
-        self._subscribers.append(send)
-        return receive
+        return self.followers.subscribe(buffer)
+
+    def follow(self, follower: EventSink) -> None:
+        """Send every later event to ``follower``, from the task that makes it (no channel,
+        no task of its own); ``unfollow`` stops it."""
+        self.followers.follow(follower)
+
+    def unfollow(self, follower: EventSink) -> None:
+        self.followers.unfollow(follower)
 
     def close(self, reason: str | None = None) -> None:
         """Stop the actor: a running turn is cancelled and saved first; ``reason`` is what a
@@ -281,8 +294,7 @@ class Session:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     request.reply.send_nowait(result)
                 request.reply.close()
-        for subscriber in self._subscribers:
-            subscriber.close()
+        self.followers.close()
 
     async def _run_limited(self, text: str | Prompt) -> TurnFinished:
         """Run the turn once a slot is free; a cancel while waiting means it never starts."""
@@ -331,14 +343,8 @@ class Session:
                 event = await compact_session(self)
             finally:
                 self._waiting = None
-        if event is None:
-            return None
-        self._report_compaction(event)
-        for subscriber in list(self._subscribers):
-            try:
-                await subscriber.send(event)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                self._subscribers.remove(subscriber)
+        if event is not None:
+            await self.followers.send(event)
         return event
 
     def _report_compaction(self, event: Compacted) -> None:
@@ -365,7 +371,6 @@ class Session:
             reasoning=self.reasoning,
             compaction=compaction_settings(self.runtime, choice),
         )
-        send, receive = trio.open_memory_channel[AgentEvent](EVENT_BUFFER)
         turn = Turn(
             self.conversation,
             text,
@@ -375,7 +380,7 @@ class Session:
                 cwd=self.cwd, session_id=self.id, files=self.files, sandbox=self.sandbox
             ),
             settings=settings,
-            events=send,
+            events=self.followers,
             approve=self._approve,
             observer=self.runtime.observer,
             meter=self.meter,
@@ -385,14 +390,11 @@ class Session:
         self._turn = turn
         started = trio.current_time()
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._fan_out, receive)
-                async with send:
-                    try:
-                        await self._wait_for_mcp_servers(send)
-                        finished = await turn.run()
-                    except OpenheimError as error:  # re-raised outside the nursery, unwrapped
-                        failure = error
+            try:
+                await self._wait_for_mcp_servers()
+                finished = await turn.run()
+            except OpenheimError as error:
+                failure = error
         finally:
             with trio.CancelScope(shield=True):
                 try:
@@ -420,7 +422,7 @@ class Session:
         assert finished is not None
         return finished
 
-    async def _wait_for_mcp_servers(self, events: trio.MemorySendChannel[AgentEvent]) -> None:
+    async def _wait_for_mcp_servers(self) -> None:
         """Before the model is first asked: wait for MCP servers still on their first start
         (the operator's and this session's), so the request offers their tools. A cancel
         ends the wait, and the turn then ends cancelled."""
@@ -432,31 +434,24 @@ class Session:
         with trio.CancelScope() as waiting:
             self._waiting = waiting
             try:
-                await wait_for_first_starts(supervisors, events.send)
+                await wait_for_first_starts(supervisors, self.followers.send)
             finally:
                 self._waiting = None
 
     async def _approve(self, call: ToolCall) -> str | None:
         return await self.permissions.check(call, self.asker)
 
-    async def _fan_out(self, events: trio.MemoryReceiveChannel[AgentEvent]) -> None:
-        observer, tenant = self.runtime.observer, self.runtime.tenant
-        async with events:
-            async for event in events:
-                if isinstance(event, ToolCallFinished):
-                    observer.tool_call(
-                        tenant=tenant,
-                        tool=event.call.name,
-                        is_error=event.result.is_error,
-                        seconds=event.duration,
-                    )
-                elif isinstance(event, Compacted):
-                    self._report_compaction(event)
-                for subscriber in list(self._subscribers):
-                    try:
-                        await subscriber.send(event)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        self._subscribers.remove(subscriber)
+    def _observe(self, event: AgentEvent) -> None:
+        """Every event, before any follower has it: what the metrics count."""
+        if isinstance(event, ToolCallFinished):
+            self.runtime.observer.tool_call(
+                tenant=self.runtime.tenant,
+                tool=event.call.name,
+                is_error=event.result.is_error,
+                seconds=event.duration,
+            )
+        elif isinstance(event, Compacted):
+            self._report_compaction(event)
 
 
 def load_session_skills(runtime: Runtime, names: tuple[str, ...]) -> list[Skill]:

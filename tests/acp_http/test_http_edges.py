@@ -7,6 +7,7 @@ import uuid
 
 import attrs
 
+from openheim.acp.outbox import MERGED_TEXT_LIMIT
 from openheim.testing import Reply, TextChunk
 from tests.acp_http.raw import INITIALIZE, raw_client, rpc
 from tests.acp_http.test_sdk_remote import ALICE, BOB, TOKENS
@@ -165,8 +166,10 @@ async def test_an_idle_stream_gets_keepalive_comments(home: Home) -> None:
 
 
 async def test_a_stream_nobody_opens_fills_and_ends_the_connection(home: Home) -> None:
-    # 300 chunks: more than a stream's outbox holds (128) while its GET never comes.
-    home.llm.script.append(Reply([TextChunk("word ")] * 300))
+    # 300 chunks: more than a stream's outbox holds (128) while its GET never comes. Each is
+    # over half a merged chunk's limit, so waiting chunks cannot merge into fewer places.
+    piece = "w" * (MERGED_TEXT_LIMIT // 2 + 1)
+    home.llm.script.append(Reply([TextChunk(piece)] * 300))
     async with (
         running_server(home, "slow_client_timeout_secs = 0.5") as server,
         raw_client(server.url) as client,

@@ -235,6 +235,9 @@ class StuckSocket:
     async def send_text(self, text: str) -> None:
         await trio.sleep_forever()
 
+    async def send_texts(self, texts: list[str]) -> None:
+        await trio.sleep_forever()
+
     async def close(self, code: int, reason: str = "") -> None:
         self.closed_with = code
 
@@ -250,7 +253,8 @@ async def test_a_full_outbound_queue_ends_the_connection_with_4408(home: Home) -
 
     config = load_config(home.path / "config.toml")
     settings = ConnectionSettings(AcpSettings(), 0.2, DisconnectPolicy.KEEP)
-    socket = StuckSocket(OUTBOUND_FRAMES + 10)
+    # The writer holds one batch (up to a queue's worth) in its stuck send; then the queue fills.
+    socket = StuckSocket(2 * OUTBOUND_FRAMES + 10)
     async with (
         open_runtime(config, Paths(home.path), env=home.env()) as runtime,
         Tenants.open(runtime, config.server, home.workdir, local=True) as tenants,
