@@ -22,7 +22,14 @@ from openheim.foundation.concurrency import Failed, ResultStream, open_service_n
 from openheim.foundation.errors import ProviderError
 from openheim.foundation.redact import mask_secrets
 from openheim.observe import NULL_OBSERVER, Observer
-from openheim.providers.base import ChatRequest, Dialect, ProviderEvent, Retrying, StreamEnd
+from openheim.providers.base import (
+    ChatRequest,
+    Dialect,
+    ProviderEvent,
+    Retrying,
+    StreamEnd,
+    merge_deltas,
+)
 from openheim.providers.context_errors import classify
 from openheim.providers.limiter import RateLimiter
 from openheim.providers.vision import fit_to_model
@@ -214,7 +221,7 @@ class ProviderClient:
                             received += len(chunk)
                             if received > limit:
                                 raise self._too_long(f"more than max_reply_bytes = {limit}")
-                            for event in decoder.feed(chunk):
+                            for event in merge_deltas(decoder.feed(chunk)):
                                 handed_on = True
                                 await self._hand_on(event, send, ended)
                     for event in decoder.close():

@@ -27,6 +27,7 @@ from openheim.config.load import read_tokens
 from openheim.config.model import ClientMcpPolicy, Config
 from openheim.config.paths import Paths
 from openheim.foundation.errors import ConfigError, OpenheimError, SandboxError
+from openheim.foundation.heap import collect_on_a_clock, settle_heap
 from openheim.sandbox.factory import Sandboxing
 from openheim.server.acp_http import serve_acp_http
 from openheim.server.acp_http_connection import HttpConnections
@@ -296,6 +297,7 @@ async def run_server(
             config, paths, env=env, host=host, port=port, store_url=store_url, worker=worker
         ) as server:
             sandbox = server.state.sandbox or {}
+            settle_heap()
             if worker is not None:  # the parent announces the server, once
                 log.info("worker %d serving (sandbox: %s)", worker.index, sandbox.get("summary"))
                 worker.announce_ready()
@@ -303,7 +305,10 @@ async def run_server(
                 announce(fmt, f"openheim serving on {server.url}", url=server.url)
                 backend = str(sandbox.get("backend"))
                 announce(fmt, f"tools sandboxed by {sandbox.get('summary')}", sandbox=backend)
-            async for signum in signals:
-                log.warning("%s: shutting down", signal.Signals(signum).name)
-                break
+            async with trio.open_nursery() as housekeeping:
+                housekeeping.start_soon(collect_on_a_clock)
+                async for signum in signals:
+                    log.warning("%s: shutting down", signal.Signals(signum).name)
+                    break
+                housekeeping.cancel_scope.cancel()
     return 0

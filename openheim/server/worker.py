@@ -1,14 +1,16 @@
-"""Hypercorn's trio worker, with one change: a peer that stops reading is cut off.
+"""Hypercorn's trio worker, with two changes: a peer that stops reading is cut off, and
+writes that fit the socket at once take a short way.
 
 Hypercorn writes to the socket inside a shielded cancel scope, so a send to a client that
 never reads waits forever: no timeout, no cancellation, not even server shutdown can end it
 (the connection's task group waits for that send). ``worker_serve`` here is hypercorn 0.18's
 ``hypercorn.trio.run.worker_serve`` trimmed to plain TCP, with each accepted stream wrapped in
 ``StallGuard``: a write that makes no progress for ``stall_timeout`` seconds closes the socket,
-which wakes the shielded send and lets hypercorn see a closed connection. The rest (lifespan,
-HTTP/1.1, WebSocket, keep-alive, graceful shutdown) is hypercorn's own code, imported, but for
-the WebSocket stream's frame handling (``ws_frames``) and the reason phrase in HTTP/1.1 status
-lines (``status_line``).
+which wakes the shielded send and lets hypercorn see a closed connection. Each connection is a
+``GuardedTCPServer``, whose writes skip hypercorn's lock and scope when the socket takes them
+whole. The rest (lifespan, HTTP/1.1, WebSocket, keep-alive, graceful shutdown) is hypercorn's
+own code, imported, but for the WebSocket stream's frame handling (``ws_frames``) and the
+reason phrase in HTTP/1.1 status lines (``status_line``).
 
 TLS is left to a reverse proxy: ``serve`` speaks plain HTTP.
 """
@@ -23,6 +25,7 @@ from typing import Any
 
 import trio
 from hypercorn.config import Config
+from hypercorn.events import Closed, Event, RawData
 from hypercorn.trio.lifespan import Lifespan
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
@@ -37,6 +40,39 @@ log = logging.getLogger(__name__)
 _WRITE_PIECE = 64 * 1024
 
 
+class GuardedTCPServer(TCPServer):
+    """Hypercorn's connection, with a shorter way for its writes (each frame the app sends).
+
+    Hypercorn takes a lock and enters a shielded cancel scope for every write. When nobody
+    holds the lock, a write that the socket takes whole at once (``StallGuard.write_nowait``)
+    needs neither: no other task can run between its first byte and its last. Only the rest
+    of a partial write goes the long way, under the lock, so bytes never interleave.
+    """
+
+    async def protocol_send(self, event: Event) -> None:
+        if not isinstance(event, RawData) or self.send_lock.locked():
+            await super().protocol_send(event)
+            return
+        guard: StallGuard = self.stream  # type: ignore[assignment]
+        view = memoryview(event.data)
+        try:
+            sent = guard.write_nowait(view)
+        except trio.BrokenResourceError:
+            await self.protocol.handle(Closed())
+            return
+        if sent == len(view):
+            await trio.lowlevel.checkpoint()
+            return
+        self.send_lock.acquire_nowait()  # free, and nothing ran since the write
+        try:
+            with trio.CancelScope(shield=True):
+                await guard.send_rest(view[sent:])
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await self.protocol.handle(Closed())
+        finally:
+            self.send_lock.release()
+
+
 class StallGuard:
     """A ``trio.SocketStream`` whose writes give up (closing it) when the peer stops reading.
 
@@ -49,21 +85,30 @@ class StallGuard:
         self.socket = stream.socket
         self._fd = stream.socket.fileno()
 
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        view = memoryview(data)
-        # Fast path: most writes (a frame of a few hundred bytes) fit the socket buffer at
-        # once. One write(2) on the non-blocking socket then does it, without the cancel
-        # scope and trio's socket machinery, which cost more than the write itself.
+    def write_nowait(self, data: bytes | bytearray | memoryview) -> int:
+        """As much of ``data`` as the socket takes now, in one write(2); how much that was.
+
+        Most writes (a few frames) fit the socket buffer at once, and this does them without
+        the cancel scope and trio's socket machinery, which cost more than the write itself.
+        """
         try:
-            sent = os.write(self._fd, view[:_WRITE_PIECE])
+            return os.write(self._fd, memoryview(data)[:_WRITE_PIECE])
         except BlockingIOError:
-            sent = 0
+            return 0
         except OSError as exc:
             raise trio.BrokenResourceError(f"the peer is gone: {exc}") from exc
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data)
+        sent = self.write_nowait(view)
         if sent == len(view):
             await trio.lowlevel.checkpoint()
             return
-        view = view[sent:]
+        await self.send_rest(view[sent:])
+
+    async def send_rest(self, view: memoryview) -> None:
+        """The rest of a write the socket did not take at once, piece by piece, each within
+        the stall timeout."""
         for start in range(0, len(view), _WRITE_PIECE):
             with trio.move_on_after(self._stall_timeout) as waited:
                 await self._stream.send_all(view[start : start + _WRITE_PIECE])
@@ -120,7 +165,7 @@ async def worker_serve(
     async def handle(stream: trio.SocketStream) -> None:
         guarded: Any = StallGuard(stream, stall_timeout)
         state = ConnectionState(lifespan_state.copy())
-        await TCPServer(wrapped, config, context, state, guarded).run()
+        await GuardedTCPServer(wrapped, config, context, state, guarded).run()
 
     async with trio.open_nursery() as lifespan_nursery:
         await lifespan_nursery.start(lifespan.handle_lifespan)
