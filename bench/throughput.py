@@ -181,13 +181,19 @@ async def openheim_pass(agents: list[WsAgent], cwd: str, model: str, meter: CpuM
 
 
 async def run_openheim(
-    home: Home, llm: Child, clients: int, *, passes: tuple[str, ...], workers: int = 1
+    home: Home,
+    llm: Child,
+    clients: int,
+    *,
+    passes: tuple[str, ...],
+    workers: int = 1,
+    idle: int = 0,
 ) -> dict[str, Pass]:
     home.write_config(
         llm_url(llm),
         provider='models = ["fast", "paced"]\nrecover_text_tool_calls = false',
         server={
-            "max_sessions_per_tenant": clients + 10,
+            "max_sessions_per_tenant": clients + idle + 10,
             "max_turns_per_tenant": clients,
             "slow_client_timeout_secs": 300,
             "disconnect_grace_secs": 1,
@@ -202,6 +208,14 @@ async def run_openheim(
         async with trio.open_nursery() as connecting:
             for _ in range(clients):
                 connecting.start_soon(connect_one, nursery, url, limiter, agents)
+        # Connected besides, each with a session, and silent for the whole run.
+        idlers: list[WsAgent] = []
+        async with trio.open_nursery() as connecting:
+            for _ in range(idle):
+                connecting.start_soon(connect_one, nursery, url, limiter, idlers)
+        params = {"cwd": str(home.workdir), "mcpServers": []}
+        for agent in idlers:
+            await agent.result("session/new", params)
         meter = CpuMeter({"server": server.pid, "llm": llm.pid})
         for model in passes:
             results[model] = await openheim_pass(agents, str(home.workdir), model, meter)
@@ -267,14 +281,14 @@ async def run_bare(llm: Child, clients: int, *, passes: tuple[str, ...]) -> dict
 
 
 async def measure(
-    clients: int, chunks: int, delay: float, workers: int = 1
+    clients: int, chunks: int, delay: float, workers: int = 1, idle: int = 0
 ) -> dict[str, dict[str, Pass]]:
     passes = ("fast", "paced")
     sides: dict[str, dict[str, Pass]] = {}
     with temp_home() as home:
         async with stamped_llm(home, chunks, delay) as llm:
             sides["openheim"] = await run_openheim(
-                home, llm, clients, passes=passes, workers=workers
+                home, llm, clients, passes=passes, workers=workers, idle=idle
             )
         openheim_peak = llm_peaks(home)[-1]
         async with stamped_llm(home, chunks, delay) as llm:
@@ -348,15 +362,22 @@ def main() -> None:
         default=1,
         help="serve --workers (server CPU counts the parent and its workers)",
     )
+    parser.add_argument(
+        "--idle",
+        type=int,
+        default=0,
+        help="WebSocket clients connected besides, each with a session, that stay silent",
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {
         "workers": args.workers,
+        "idle_clients": args.idle,
         "chunks": args.chunks,
         "chunk_delay_ms": args.chunk_delay * 1000,
         "target_p99_ms": TARGET_P99_MS,
     }
     for clients in [int(part) for part in args.clients.split(",") if part.strip()]:
-        sides = trio.run(measure, clients, args.chunks, args.chunk_delay, args.workers)
+        sides = trio.run(measure, clients, args.chunks, args.chunk_delay, args.workers, args.idle)
         figures["clients"] = [*figures.get("clients", []), clients]
         figures.update(report(clients, sides))
     emit_result("throughput", **figures)

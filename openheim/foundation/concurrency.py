@@ -56,6 +56,11 @@ class ResultStream(Generic[T]):
             item = await self._receive.receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
+        return self.unwrap(item)
+
+    @staticmethod
+    def unwrap(item: T | Failed) -> T:
+        """The item, or the producer's error raised."""
         if isinstance(item, Failed):
             raise item.error
         return item

@@ -8,7 +8,6 @@ decodes the response byte stream into ``ProviderEvent``s and turns an error resp
 from __future__ import annotations
 
 import enum
-import itertools
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -111,23 +110,6 @@ class Retrying:
 
 
 ProviderEvent = TextDelta | ThinkingDelta | StreamEnd | Retrying
-
-
-def merge_deltas(events: list[ProviderEvent]) -> list[ProviderEvent]:
-    """Neighbouring deltas of one kind as one: what arrived in one network read goes on as
-    one event. Nothing waits for company, so a stream read as it comes keeps every piece;
-    one that arrives faster than it is read (a backlog) moves in fewer, larger steps."""
-    if len(events) < 2:
-        return events
-    merged: list[ProviderEvent] = []
-    for kind, group in itertools.groupby(events, key=type):
-        if kind is TextDelta or kind is ThinkingDelta:
-            deltas = [delta for delta in group if isinstance(delta, TextDelta | ThinkingDelta)]
-            text = "".join(delta.text for delta in deltas)
-            merged.append(deltas[0] if len(deltas) == 1 else kind(text))
-        else:
-            merged.extend(group)
-    return merged
 
 
 class StreamDecoder(Protocol):

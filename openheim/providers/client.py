@@ -28,7 +28,8 @@ from openheim.providers.base import (
     ProviderEvent,
     Retrying,
     StreamEnd,
-    merge_deltas,
+    TextDelta,
+    ThinkingDelta,
 )
 from openheim.providers.context_errors import classify
 from openheim.providers.limiter import RateLimiter
@@ -40,8 +41,38 @@ EVENT_BUFFER = 64
 ERROR_BODY_LIMIT = 64 * 1024
 
 
-#: The events of one request; iteration raises the request's ``ProviderError``, if any.
-ProviderStream = ResultStream[ProviderEvent]
+class ProviderStream(ResultStream[ProviderEvent]):
+    """The events of one request; iteration raises the request's ``ProviderError``, if any.
+
+    Deltas of one kind that are already waiting come out as one: the producer hands on all
+    the events of a network read without stopping, so a consumer slower than the stream (a
+    backlog) takes fewer, larger steps, and one that keeps up gets every piece as it came.
+    """
+
+    def __init__(self, receive: trio.MemoryReceiveChannel[ProviderEvent | Failed]) -> None:
+        super().__init__(receive)
+        self._held: ProviderEvent | Failed | None = None
+
+    async def __anext__(self) -> ProviderEvent:
+        if self._held is not None:
+            item, self._held = self._held, None
+            event = self.unwrap(item)
+        else:
+            event = await super().__anext__()
+        if not isinstance(event, TextDelta | ThinkingDelta):
+            return event
+        texts = [event.text]
+        while True:
+            try:
+                item = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            if type(item) is not type(event):
+                self._held = item
+                break
+            assert isinstance(item, TextDelta | ThinkingDelta)
+            texts.append(item.text)
+        return event if len(texts) == 1 else type(event)("".join(texts))
 
 
 #: Idle connections kept open per provider for the next requests, and for how long.
@@ -221,7 +252,7 @@ class ProviderClient:
                             received += len(chunk)
                             if received > limit:
                                 raise self._too_long(f"more than max_reply_bytes = {limit}")
-                            for event in merge_deltas(decoder.feed(chunk)):
+                            for event in decoder.feed(chunk):
                                 handed_on = True
                                 await self._hand_on(event, send, ended)
                     for event in decoder.close():
@@ -268,7 +299,10 @@ class ProviderClient:
     ) -> None:
         if isinstance(event, StreamEnd):
             ended.append(event)
-        await send.send(event)
+        try:  # no stop per event: the read that brought it was one (``ProviderStream``)
+            send.send_nowait(event)
+        except trio.WouldBlock:
+            await send.send(event)
 
     def _transport_error(self, exc: httpx.TransportError, handed_on: bool) -> ProviderError:
         if isinstance(exc, httpx.ConnectTimeout):

@@ -132,9 +132,9 @@ async def test_every_update_and_permission_request_is_in_order(
         ]
     chunks = [e for e in events if e[0] == "agent_message_chunk"]
     assert events[-len(chunks) :] == chunks and "".join(text) == "x" * 60
-    # Straight from the turn, as the model made them: merging a backlog is the transport
-    # queue's job (tests/acp/test_outbox.py, tests/server/test_ws_relay.py).
-    assert len(chunks) == 30
+    # The model's 30 pieces, whole and in order; pieces that waited may have merged on the
+    # way (tests/providers/test_provider_stream.py, tests/acp/test_outbox.py).
+    assert 1 <= len(chunks) <= 30
 
 
 async def test_a_failing_handler_is_an_internal_error_and_the_connection_goes_on(

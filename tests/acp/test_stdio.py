@@ -50,14 +50,14 @@ async def test_tool_call_updates_arrive_in_order_before_the_reply(home: Home) ->
         before, response = await agent.call("session/prompt", prompt(session_id, "say hello"))
 
     assert response["result"] == {"stopReason": "end_turn"}
-    assert kinds(before) == [
+    seen = kinds(before)
+    assert seen[:3] == [
         "tool_call:pending",
         "tool_call_update:in_progress",
         "tool_call_update:completed",
-        "agent_message_chunk",
-        "agent_message_chunk",
-        "agent_message_chunk",
     ]
+    # The reply's three pieces, merged where they waited for the turn (a backlog).
+    assert 1 <= len(seen[3:]) <= 3 and set(seen[3:]) == {"agent_message_chunk"}
     started, running, done, *_ = updates(before)
     assert started == {
         "sessionUpdate": "tool_call",
