@@ -3,13 +3,19 @@
 Prompts arrive over a bounded channel and run one at a time; ``cancel()`` reaches the running
 turn directly (it must not wait behind the prompt it cancels). Agent events are fanned out to
 every subscriber over bounded channels: a slow subscriber slows the turn, never grows memory.
+
+Given a ``launch`` callback (the registry's), the actor is lazy: an idle session holds no task
+and no request channel. Its first request opens the channel and launches ``serve``; after
+``idle_secs`` with no request, ``serve`` returns and frees both, while the session (its
+conversation, options and lease) stays; the next request launches it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -30,6 +36,7 @@ from openheim.foundation.models import Conversation, Prompt, ReasoningLevel, Too
 from openheim.logs import bind_log_context
 from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
+from openheim.sandbox.sandbox import Sandbox
 from openheim.session.compacting import compact_session, compaction_settings
 from openheim.session.options import Attachment, SessionOptions
 from openheim.session.requests import CompactRequest, PromptRequest, Request, RequestAnswer
@@ -60,7 +67,12 @@ class Session:
         skills: list[Skill],
         options: SessionOptions,
         lease: Lease | None = None,
+        launch: Callable[[Session], None] | None = None,
+        idle_secs: float | None = None,
     ) -> None:
+        """``launch`` runs ``serve`` as a task of the owner's; None: the owner runs ``serve``
+        itself now (the channel opens at once). ``idle_secs``: the quiet period after which
+        ``serve`` returns (None: never; only with ``launch``, which starts it again)."""
         self.runtime = runtime
         #: This process's ownership of the conversation: saves go through it (None: unowned).
         self.lease = lease
@@ -70,13 +82,14 @@ class Session:
         self.skills = skills
         self.options = options
         self.cwd = options.cwd
-        self.tools: ToolRegistry = runtime.tools()
-        #: Where this session's tools may reach, and how they start processes.
-        self.sandbox = runtime.sandbox((options.cwd, *options.additional_roots))
+        # Built on first use (a turn, a tool lookup): most idle sessions never need them.
+        self._tools: ToolRegistry | None = None
+        self._sandbox: Sandbox | None = None
+        self._meter: Meter | None = None
         self.permissions = SessionPermissions(
             runtime.config.permissions,
             mode=Mode.AUTO if options.allow_all_tools else Mode.CODE,
-            read_only=self.tools.only_reads,
+            read_only=self._only_reads,
         )
         #: Set once the actor has stopped: its last turn is saved, its MCP servers are gone.
         self.ended = trio.Event()
@@ -84,9 +97,18 @@ class Session:
         self._attachments: list[Attachment] = []
         #: This session's own MCP servers while it serves; None when it has none.
         self.mcp: McpSupervisor | None = None
-        self._requests, self._inbox = trio.open_memory_channel[Request](REQUEST_BUFFER)
-        #: Learns how this session's text turns into tokens, across turns.
-        self.meter = Meter()
+        self._launch = launch
+        self._idle_secs = idle_secs if launch is not None else None
+        #: The request channel while the actor serves (None: stopped; ``_wake`` starts it).
+        self._requests: trio.MemorySendChannel[Request] | None = None
+        self._inbox: trio.MemoryReceiveChannel[Request] | None = None
+        self._closed = False
+        #: Requests asked and not yet answered: a session with none is idle.
+        self._asking = 0
+        #: When the session was last asked or answered something (``trio.current_time``).
+        self.last_active = trio.current_time()
+        if launch is None:
+            self._open_inbox()
         self._subscribers: list[trio.MemorySendChannel[AgentEvent]] = []
         self._turn: Turn | None = None
         #: ``set_reasoning``'s level; None follows the config for the current model.
@@ -102,6 +124,45 @@ class Session:
     @property
     def busy(self) -> bool:
         return self._turn is not None
+
+    @property
+    def idle(self) -> bool:
+        """No request running or queued: evicting it loses nothing once it is saved."""
+        return self._asking == 0 and self._turn is None and not self._closed
+
+    @property
+    def serving(self) -> bool:
+        """Whether the actor holds a task and a request channel now."""
+        return self._requests is not None and not self._closed
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """This session's tools; MCP tools are live in it, there once connected."""
+        if self._tools is None:
+            self._tools = self.runtime.tools()
+        return self._tools
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """Where this session's tools may reach, and how they start processes."""
+        if self._sandbox is None:
+            self._sandbox = self.runtime.sandbox((self.cwd, *self.options.additional_roots))
+        return self._sandbox
+
+    @property
+    def meter(self) -> Meter:
+        """Learns how this session's text turns into tokens, across turns."""
+        if self._meter is None:
+            self._meter = Meter()
+        return self._meter
+
+    @property
+    def attached(self) -> bool:
+        """Whether a face holds the session now (``attach``)."""
+        return bool(self._attachments)
+
+    def _only_reads(self, name: str) -> bool:
+        return self.tools.only_reads(name)
 
     @property
     def asker(self) -> Asker | None:
@@ -154,18 +215,42 @@ class Session:
         request: Request,
         answer: trio.MemoryReceiveChannel[RequestAnswer],
     ) -> RequestAnswer:
+        self._asking += 1
         try:
-            await self._requests.send(request)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise OpenheimError(self._closed_because or f"session {self.id} is closed") from None
-        async with answer:
-            try:
-                result = await answer.receive()
-            except trio.EndOfChannel:
-                raise OpenheimError(f"session {self.id} closed before answering") from None
+            if self.runtime.memory is not None:  # counted as asking: never evicted for itself
+                await self.runtime.memory.admit()
+            while True:
+                if self._closed:
+                    raise OpenheimError(self._closed_because or f"session {self.id} is closed")
+                try:
+                    await self._wake().send(request)
+                    break
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    continue  # the actor idled out meanwhile, or the session was closed
+            async with answer:
+                try:
+                    result = await answer.receive()
+                except trio.EndOfChannel:
+                    raise OpenheimError(f"session {self.id} closed before answering") from None
+        finally:
+            self._asking -= 1
+            self.last_active = trio.current_time()
         if isinstance(result, OpenheimError):
             raise result
         return result
+
+    def _wake(self) -> trio.MemorySendChannel[Request]:
+        """The request channel; a stopped actor gets a new one and is launched."""
+        if self._requests is None:
+            assert self._launch is not None
+            requests = self._open_inbox()
+            self._launch(self)
+            return requests
+        return self._requests
+
+    def _open_inbox(self) -> trio.MemorySendChannel[Request]:
+        self._requests, self._inbox = trio.open_memory_channel[Request](REQUEST_BUFFER)
+        return self._requests
 
     async def save(self) -> None:
         """Store the conversation now (turns store it themselves when they end)."""
@@ -224,19 +309,29 @@ class Session:
         """Stop the actor: a running turn is cancelled and saved first; ``reason`` is what a
         later prompt is told."""
         self._closed_because = self._closed_because or reason
+        self._closed = True
         self.cancel()
-        self._requests.close()
+        if self._requests is None and self._launch is not None:
+            # Stopped: launch it on a closed channel, so ending takes the one path.
+            self._wake()
+        if self._requests is not None:
+            self._requests.close()
 
     # --- the actor ------------------------------------------------------------------------
 
-    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> bool:
+        """Answer requests until closed (``ended`` is then set), or until idle for
+        ``idle_secs``: then only the task and its channel go, and it returns True."""
         bind_log_context(replace=True, tenant=self.runtime.tenant, session_id=self.id)
+        idled = False
         try:
             async with self._own_mcp_servers():
                 task_status.started()
-                await self._serve_prompts()
+                idled = await self._serve_prompts()
         finally:
-            self.ended.set()
+            if not idled:
+                self.ended.set()
+        return idled
 
     @contextlib.asynccontextmanager
     async def _own_mcp_servers(self) -> AsyncIterator[None]:
@@ -264,9 +359,12 @@ class Session:
                 self.tools.remove_source(mcp)
                 self.mcp = None
 
-    async def _serve_prompts(self) -> None:
-        async with self._inbox:
-            async for request in self._inbox:
+    async def _serve_prompts(self) -> bool:
+        """Answer requests in turn; True when it stopped for being idle, False when closed."""
+        inbox = self._inbox
+        assert inbox is not None
+        try:
+            while (request := await self._next_request(inbox)) is not None:
                 try:
                     result: RequestAnswer
                     if isinstance(request, CompactRequest):
@@ -281,8 +379,30 @@ class Session:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     request.reply.send_nowait(result)
                 request.reply.close()
+        finally:
+            inbox.close()  # synchronous: nobody can wake the session between this and the end
+        if self._inbox is not inbox:
+            return True
         for subscriber in self._subscribers:
             subscriber.close()
+        return False
+
+    async def _next_request(self, inbox: trio.MemoryReceiveChannel[Request]) -> Request | None:
+        """The next request; None once the session is closed, or after ``idle_secs`` without
+        one (the channel is then let go first, so the next request launches a new actor)."""
+        with trio.move_on_after(self._idle_secs or math.inf):
+            try:
+                return await inbox.receive()
+            except trio.EndOfChannel:
+                return None
+        try:
+            return inbox.receive_nowait()  # sent as the quiet period ran out
+        except trio.EndOfChannel:
+            return None
+        except trio.WouldBlock:
+            if not self._closed:
+                self._requests = self._inbox = None
+            return None
 
     async def _run_limited(self, text: str | Prompt) -> TurnFinished:
         """Run the turn once a slot is free; a cancel while waiting means it never starts."""
