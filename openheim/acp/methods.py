@@ -29,6 +29,7 @@ from openheim.foundation.errors import (
     ConversationNotFoundError,
     HistoryError,
     OpenheimError,
+    ServerBusyError,
     SkillError,
     WorkspaceError,
 )
@@ -116,6 +117,8 @@ class AgentMethods:
             session = await self.host.registry.create(options)
         except (ConfigError, SkillError, WorkspaceError) as exc:
             raise refused(exc) from None
+        except ServerBusyError as exc:
+            raise retryable(exc) from None
         # Stored at once: an editor may reopen it after a restart before ever prompting it.
         await session.save()
         await self.host.attach(session)
@@ -145,11 +148,14 @@ class AgentMethods:
             raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
         except (ConfigError, SkillError, WorkspaceError) as exc:
             raise refused(exc) from None
-        except SessionActiveElsewhereError as exc:
-            raise busy_elsewhere(exc) from None
+        except (SessionActiveElsewhereError, ServerBusyError) as exc:
+            raise retryable(exc) from None
         except HistoryError as exc:
             log.warning("reopening %s: %s", session_id, exc)
             raise RpcError(INTERNAL_ERROR, exc.public, exc.public) from None
+        held = self.host.feed(session.id)
+        if held is not None and held.session is not session:  # an evicted or dropped copy
+            self.host.release(session.id)
         await self.host.attach(session)
         return session
 
@@ -181,7 +187,7 @@ class AgentMethods:
         except ConversationNotFoundError as exc:
             raise RpcError(RESOURCE_NOT_FOUND, exc.public) from None
         except SessionActiveElsewhereError as exc:
-            raise busy_elsewhere(exc) from None
+            raise retryable(exc) from None
         return {}
 
     async def prompt(self, call: Call) -> dict[str, Any]:
@@ -215,6 +221,8 @@ class AgentMethods:
             self.host.end_turn(ticket)
         if core.cancelled(ticket):
             return {"stopReason": StopReason.CANCELLED.value}
+        if isinstance(failure, ServerBusyError):
+            raise retryable(failure)
         if failure is not None:
             raise RpcError(INTERNAL_ERROR, str(failure), str(failure))
         if finished is None:  # a command was the whole turn
@@ -302,10 +310,11 @@ class AgentMethods:
         return slash.SlashCommands(config, self._installed(), self.host.update)
 
 
-def busy_elsewhere(exc: SessionActiveElsewhereError) -> RpcError:
-    """Retryable: ``data`` says so, and after how many seconds (absent for a file lock)."""
+def retryable(exc: SessionActiveElsewhereError | ServerBusyError) -> RpcError:
+    """``data`` says the request may succeed later, and after how many seconds when known
+    (not for a file lock, nor for memory: that depends on other sessions)."""
     data: dict[str, Any] = {"retryable": True}
-    if exc.retry_after is not None:
+    if isinstance(exc, SessionActiveElsewhereError) and exc.retry_after is not None:
         data["retryAfterSecs"] = exc.retry_after
     return RpcError(INTERNAL_ERROR, exc.public, data)
 

@@ -74,6 +74,8 @@ BOUNDS: Mapping[type, Mapping[str, Bound]] = {
         "max_frame_bytes": at_least(1024),
         "max_workspace_bytes": at_least(0),
         "session_lease_secs": POSITIVE,
+        "session_idle_secs": POSITIVE,
+        "max_rss_mb": at_least(1),
     },
     StoreConfig: {"pool_size": at_least(1)},
     SandboxSettings: {"max_commands_per_tenant": at_least(1)},

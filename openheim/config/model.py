@@ -193,6 +193,12 @@ class ServerConfig:
     session_lease_secs: float = 30.0
     #: This process's name in the lease holder ids the logs show; None: host and pid.
     replica_name: str | None = None
+    #: A session asked nothing for this long gives up its actor task (it stays open and
+    #: starts again on its next request): idle sessions then cost only their data.
+    session_idle_secs: float = 60.0
+    #: Memory budget (resident set, MiB): above it new sessions and prompts are refused as
+    #: busy and idle sessions are saved and closed; None: no budget.
+    max_rss_mb: int | None = None
 
 
 @attrs.frozen

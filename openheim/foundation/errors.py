@@ -52,6 +52,13 @@ class SessionLimitError(OpenheimError):
     """Opening one more session would exceed the configured limit."""
 
 
+class ServerBusyError(OpenheimError):
+    """The server is over its memory budget (``[server] max_rss_mb``): retry shortly."""
+
+    def __init__(self) -> None:
+        super().__init__("server busy: memory budget reached; retry in a few seconds")
+
+
 class ProviderError(OpenheimError):
     """An LLM provider failed a request.
 

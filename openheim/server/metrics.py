@@ -220,6 +220,7 @@ class _LiveState(Collector):
         yield _by_transport(known, by_transport)
 
         yield from _mcp_metrics(state)
+        yield from _memory_metrics(state)
 
 
 def _by_transport(tenants: Set[str], open_now: Tally[tuple[str, str]]) -> Metric:
@@ -252,3 +253,20 @@ def _mcp_metrics(state: LiveServer) -> Iterator[Metric]:
     yield up
     yield tools
     yield restarts
+
+
+def _memory_metrics(state: LiveServer) -> Iterator[Metric]:
+    """``[server] max_rss_mb``'s work: sessions evicted and requests refused as busy."""
+    evictions = CounterMetricFamily(
+        "openheim_sessions_evicted",
+        "Idle sessions saved and closed to bring memory under [server] max_rss_mb",
+    )
+    refusals = CounterMetricFamily(
+        "openheim_busy_refusals",
+        "Requests refused as busy because memory stayed over [server] max_rss_mb",
+    )
+    budget = state.tenants.memory
+    evictions.add_metric([], budget.evictions if budget is not None else 0)
+    refusals.add_metric([], budget.refusals if budget is not None else 0)
+    yield evictions
+    yield refusals

@@ -29,6 +29,7 @@ from openheim.foundation.fsutil import make_folders
 from openheim.logs import bind_log_context
 from openheim.sandbox.quota import WorkspaceQuota
 from openheim.session import Runtime, SessionPolicy, SessionRegistry
+from openheim.session.memory import MemoryBudget
 from openheim.store.base import HistoryStore
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class Tenants:
         self._local = open_tenant_is_local
         self._tenants: dict[str, Tenant] = {}
         self._creating = trio.Lock()
+        #: ``[server] max_rss_mb``: one budget for the process, over every tenant's sessions.
+        self.memory = MemoryBudget.from_mb(settings.max_rss_mb)
 
     @classmethod
     @asynccontextmanager
@@ -147,6 +150,7 @@ class Tenants:
             workspace=root,
             quota=self._quota(root),
             compact_at=settings.compact_at,
+            memory=self.memory,
         )
         policy = SessionPolicy(max_sessions=settings.max_sessions_per_tenant, workspace=root)
         async with (

@@ -1,15 +1,22 @@
 """A session actor: owns one conversation, its working folder, skills and model.
 
-Prompts arrive over a bounded channel and run one at a time; ``cancel()`` reaches the running
-turn directly (it must not wait behind the prompt it cancels). Agent events are fanned out to
-every subscriber over bounded channels: a slow subscriber slows the turn, never grows memory.
+Prompts arrive over a bounded channel and run one at a time (``turns.TurnRunner``);
+``cancel()`` reaches the running turn directly (it must not wait behind the prompt it
+cancels). Agent events go to every follower from the task that makes them (``FanOut``): a
+slow follower slows the turn, never grows memory.
+
+Given a ``launch`` callback (the registry's), the actor is lazy: an idle session holds no task
+and no request channel. Its first request opens the channel and launches ``serve``; after
+``idle_secs`` with no request, ``serve`` returns and frees both, while the session (its
+conversation, options and lease) stays; the next request launches it again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import math
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -19,26 +26,24 @@ from openheim.agent.events import (
     AgentEvent,
     Compacted,
     EventSink,
-    StopReason,
     ToolCallFinished,
     TurnFinished,
 )
-from openheim.agent.loop import Turn, TurnSettings
 from openheim.agent.prompt import build_system_prompt
 from openheim.config.resolve import ModelChoice, resolve_model
 from openheim.foundation.errors import ConfigError, OpenheimError
-from openheim.foundation.models import Conversation, Prompt, ReasoningLevel, ToolCall, Usage
+from openheim.foundation.models import Conversation, Prompt, ReasoningLevel
 from openheim.logs import bind_log_context
-from openheim.observe import TurnReport
 from openheim.permissions import Asker, Mode, SessionPermissions
-from openheim.session.compacting import compact_session, compaction_settings
+from openheim.sandbox.sandbox import Sandbox
 from openheim.session.fanout import FanOut
 from openheim.session.options import Attachment, SessionOptions
 from openheim.session.requests import CompactRequest, PromptRequest, Request, RequestAnswer
 from openheim.session.runtime import Runtime
+from openheim.session.turns import TurnRunner
 from openheim.skills import Skill, load_skills
 from openheim.store.lease import Lease
-from openheim.tools.base import FileAccess, ToolContext, ToolRegistry
+from openheim.tools.base import FileAccess, ToolRegistry
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
@@ -61,7 +66,12 @@ class Session:
         skills: list[Skill],
         options: SessionOptions,
         lease: Lease | None = None,
+        launch: Callable[[Session], None] | None = None,
+        idle_secs: float | None = None,
     ) -> None:
+        """``launch`` runs ``serve`` as a task of the owner's; None: the owner runs ``serve``
+        itself now (the channel opens at once). ``idle_secs``: the quiet period after which
+        ``serve`` returns (None: never; only with ``launch``, which starts it again)."""
         self.runtime = runtime
         #: This process's ownership of the conversation: saves go through it (None: unowned).
         self.lease = lease
@@ -71,13 +81,14 @@ class Session:
         self.skills = skills
         self.options = options
         self.cwd = options.cwd
-        self.tools: ToolRegistry = runtime.tools()
-        #: Where this session's tools may reach, and how they start processes.
-        self.sandbox = runtime.sandbox((options.cwd, *options.additional_roots))
+        # Built on first use (a turn, a tool lookup): most idle sessions never need them.
+        self._tools: ToolRegistry | None = None
+        self._sandbox: Sandbox | None = None
+        self._meter: Meter | None = None
         self.permissions = SessionPermissions(
             runtime.config.permissions,
             mode=Mode.AUTO if options.allow_all_tools else Mode.CODE,
-            read_only=self.tools.only_reads,
+            read_only=self._only_reads,
         )
         #: Set once the actor has stopped: its last turn is saved, its MCP servers are gone.
         self.ended = trio.Event()
@@ -85,17 +96,24 @@ class Session:
         self._attachments: list[Attachment] = []
         #: This session's own MCP servers while it serves; None when it has none.
         self.mcp: McpSupervisor | None = None
-        self._requests, self._inbox = trio.open_memory_channel[Request](REQUEST_BUFFER)
-        #: Learns how this session's text turns into tokens, across turns.
-        self.meter = Meter()
+        self._launch = launch
+        self._idle_secs = idle_secs if launch is not None else None
+        #: The request channel while the actor serves (None: stopped; ``_wake`` starts it).
+        self._requests: trio.MemorySendChannel[Request] | None = None
+        self._inbox: trio.MemoryReceiveChannel[Request] | None = None
+        self._closed = False
+        #: Requests asked and not yet answered: a session with none is idle.
+        self._asking = 0
+        #: When the session was last asked or answered something (``trio.current_time``).
+        self.last_active = trio.current_time()
+        if launch is None:
+            self._open_inbox()
         #: Who gets this session's events: each event is sent from the task that made it.
         self.followers = FanOut(self._observe)
-        self._turn: Turn | None = None
+        #: Runs the requests; holds the running turn.
+        self._runner = TurnRunner(self)
         #: ``set_reasoning``'s level; None follows the config for the current model.
         self._reasoning: ReasoningLevel | None = None
-        #: Cancels a wait before the turn starts: for a turn slot (``Runtime.turn_slots``), or
-        #: for MCP servers still starting.
-        self._waiting: trio.CancelScope | None = None
 
     @property
     def id(self) -> str:
@@ -103,7 +121,46 @@ class Session:
 
     @property
     def busy(self) -> bool:
-        return self._turn is not None
+        return self._runner.turn is not None
+
+    @property
+    def idle(self) -> bool:
+        """No request running or queued: evicting it loses nothing once it is saved."""
+        return self._asking == 0 and self._runner.turn is None and not self._closed
+
+    @property
+    def serving(self) -> bool:
+        """Whether the actor holds a task and a request channel now."""
+        return self._requests is not None and not self._closed
+
+    @property
+    def tools(self) -> ToolRegistry:
+        """This session's tools; MCP tools are live in it, there once connected."""
+        if self._tools is None:
+            self._tools = self.runtime.tools()
+        return self._tools
+
+    @property
+    def sandbox(self) -> Sandbox:
+        """Where this session's tools may reach, and how they start processes."""
+        if self._sandbox is None:
+            self._sandbox = self.runtime.sandbox((self.cwd, *self.options.additional_roots))
+        return self._sandbox
+
+    @property
+    def meter(self) -> Meter:
+        """Learns how this session's text turns into tokens, across turns."""
+        if self._meter is None:
+            self._meter = Meter()
+        return self._meter
+
+    @property
+    def attached(self) -> bool:
+        """Whether a face holds the session now (``attach``)."""
+        return bool(self._attachments)
+
+    def _only_reads(self, name: str) -> bool:
+        return self.tools.only_reads(name)
 
     @property
     def asker(self) -> Asker | None:
@@ -161,18 +218,42 @@ class Session:
         request: Request,
         answer: trio.MemoryReceiveChannel[RequestAnswer],
     ) -> RequestAnswer:
+        self._asking += 1
         try:
-            await self._requests.send(request)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
-            raise OpenheimError(self._closed_because or f"session {self.id} is closed") from None
-        async with answer:
-            try:
-                result = await answer.receive()
-            except trio.EndOfChannel:
-                raise OpenheimError(f"session {self.id} closed before answering") from None
+            if self.runtime.memory is not None:  # counted as asking: never evicted for itself
+                await self.runtime.memory.admit()
+            while True:
+                if self._closed:
+                    raise OpenheimError(self._closed_because or f"session {self.id} is closed")
+                try:
+                    await self._wake().send(request)
+                    break
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    continue  # the actor idled out meanwhile, or the session was closed
+            async with answer:
+                try:
+                    result = await answer.receive()
+                except trio.EndOfChannel:
+                    raise OpenheimError(f"session {self.id} closed before answering") from None
+        finally:
+            self._asking -= 1
+            self.last_active = trio.current_time()
         if isinstance(result, OpenheimError):
             raise result
         return result
+
+    def _wake(self) -> trio.MemorySendChannel[Request]:
+        """The request channel; a stopped actor gets a new one and is launched."""
+        if self._requests is None:
+            assert self._launch is not None
+            requests = self._open_inbox()
+            self._launch(self)
+            return requests
+        return self._requests
+
+    def _open_inbox(self) -> trio.MemorySendChannel[Request]:
+        self._requests, self._inbox = trio.open_memory_channel[Request](REQUEST_BUFFER)
+        return self._requests
 
     async def save(self) -> None:
         """Store the conversation now (turns store it themselves when they end)."""
@@ -180,10 +261,7 @@ class Session:
 
     def cancel(self) -> None:
         """Cancel the running turn, if any; the session stays usable."""
-        if self._waiting is not None:
-            self._waiting.cancel()
-        if self._turn is not None:
-            self._turn.cancel()
+        self._runner.cancel()
 
     def set_model(self, spec: str) -> ModelChoice:
         """Takes effect from the next turn; raises ``ConfigError`` for an unknown model."""
@@ -237,19 +315,29 @@ class Session:
         """Stop the actor: a running turn is cancelled and saved first; ``reason`` is what a
         later prompt is told."""
         self._closed_because = self._closed_because or reason
+        self._closed = True
         self.cancel()
-        self._requests.close()
+        if self._requests is None and self._launch is not None:
+            # Stopped: launch it on a closed channel, so ending takes the one path.
+            self._wake()
+        if self._requests is not None:
+            self._requests.close()
 
     # --- the actor ------------------------------------------------------------------------
 
-    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> bool:
+        """Answer requests until closed (``ended`` is then set), or until idle for
+        ``idle_secs``: then only the task and its channel go, and it returns True."""
         bind_log_context(replace=True, tenant=self.runtime.tenant, session_id=self.id)
+        idled = False
         try:
             async with self._own_mcp_servers():
                 task_status.started()
-                await self._serve_prompts()
+                idled = await self._serve_prompts()
         finally:
-            self.ended.set()
+            if not idled:
+                self.ended.set()
+        return idled
 
     @contextlib.asynccontextmanager
     async def _own_mcp_servers(self) -> AsyncIterator[None]:
@@ -277,15 +365,14 @@ class Session:
                 self.tools.remove_source(mcp)
                 self.mcp = None
 
-    async def _serve_prompts(self) -> None:
-        async with self._inbox:
-            async for request in self._inbox:
+    async def _serve_prompts(self) -> bool:
+        """Answer requests in turn; True when it stopped for being idle, False when closed."""
+        inbox = self._inbox
+        assert inbox is not None
+        try:
+            while (request := await self._next_request(inbox)) is not None:
                 try:
-                    result: RequestAnswer
-                    if isinstance(request, CompactRequest):
-                        result = await self._compact_now()
-                    else:
-                        result = await self._run_limited(request.text)
+                    result = await self._runner.run(request)
                 except OpenheimError as error:
                     result = error
                 except Exception as exc:  # a bug fails this prompt, not the process
@@ -294,58 +381,33 @@ class Session:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     request.reply.send_nowait(result)
                 request.reply.close()
-        self.followers.close()
-
-    async def _run_limited(self, text: str | Prompt) -> TurnFinished:
-        """Run the turn once a slot is free; a cancel while waiting means it never starts."""
-        async with self._turn_slot() as started:
-            if not started:
-                return TurnFinished(StopReason.CANCELLED, Usage(), 0)
-            attributes = {
-                "openheim.session_id": self.id,
-                "openheim.tenant": self.runtime.tenant,
-                "gen_ai.system": self.choice.provider.name,
-                "gen_ai.request.model": self.choice.model,
-            }
-            with self.runtime.observer.span("openheim.turn", attributes):
-                return await self._run_turn(text)
-
-    @contextlib.asynccontextmanager
-    async def _turn_slot(self) -> AsyncIterator[bool]:
-        """Hold one of ``Runtime.turn_slots`` (when turns are limited) for the body; yields
-        False when a cancel came while waiting for it."""
-        slots = self.runtime.turn_slots
-        if slots is None:
-            yield True
-            return
-        with trio.CancelScope() as waiting:
-            self._waiting = waiting
-            await slots.acquire()
-        self._waiting = None
-        if waiting.cancelled_caught:
-            yield False
-            return
-        try:
-            yield True
         finally:
-            slots.release()
+            inbox.close()  # synchronous: nobody can wake the session between this and the end
+        if self._inbox is not inbox:
+            return True
+        self.followers.close()
+        return False
+
+    async def _next_request(self, inbox: trio.MemoryReceiveChannel[Request]) -> Request | None:
+        """The next request; None once the session is closed, or after ``idle_secs`` without
+        one (the channel is then let go first, so the next request launches a new actor)."""
+        with trio.move_on_after(self._idle_secs or math.inf):
+            try:
+                return await inbox.receive()
+            except trio.EndOfChannel:
+                return None
+        try:
+            return inbox.receive_nowait()  # sent as the quiet period ran out
+        except trio.EndOfChannel:
+            return None
+        except trio.WouldBlock:
+            if not self._closed:
+                self._requests = self._inbox = None
+            return None
 
     def system_prompt(self) -> str:
         override = self.runtime.config.system_prompt
         return build_system_prompt(cwd=str(self.cwd), skills=self.skills, override=override)
-
-    async def _compact_now(self) -> Compacted | None:
-        """The user's ``/compact``; a cancel stops it and changes nothing."""
-        event = None
-        with trio.CancelScope() as waiting:
-            self._waiting = waiting
-            try:
-                event = await compact_session(self)
-            finally:
-                self._waiting = None
-        if event is not None:
-            await self.followers.send(event)
-        return event
 
     def _report_compaction(self, event: Compacted) -> None:
         self.runtime.observer.compaction(
@@ -353,93 +415,6 @@ class Session:
             method=event.method,
             tokens_saved=event.tokens_before - event.tokens_after,
         )
-
-    async def _run_turn(self, text: str | Prompt) -> TurnFinished:
-        choice = self.choice
-        provider = await self.runtime.providers.get(choice.provider)
-        config = self.runtime.config
-        self.conversation.model, self.conversation.provider = choice.model, choice.provider.name
-        self.conversation.skills = tuple(skill.name for skill in self.skills)
-        self.conversation.cwd = str(self.cwd)
-        settings = TurnSettings(
-            model=choice.model,
-            max_iterations=self.options.max_iterations or config.max_iterations,
-            max_tokens=choice.provider.max_tokens,
-            system_prompt=self.system_prompt(),
-            price=choice.provider.prices.get(choice.model),
-            recover_text_tool_calls=choice.provider.recover_text_tool_calls,
-            reasoning=self.reasoning,
-            compaction=compaction_settings(self.runtime, choice),
-        )
-        turn = Turn(
-            self.conversation,
-            text,
-            provider=provider,
-            tools=self.tools,
-            context=ToolContext(
-                cwd=self.cwd, session_id=self.id, files=self.files, sandbox=self.sandbox
-            ),
-            settings=settings,
-            events=self.followers,
-            approve=self._approve,
-            observer=self.runtime.observer,
-            meter=self.meter,
-        )
-        failure: OpenheimError | None = None
-        finished: TurnFinished | None = None
-        self._turn = turn
-        started = trio.current_time()
-        try:
-            try:
-                await self._wait_for_mcp_servers()
-                finished = await turn.run()
-            except OpenheimError as error:
-                failure = error
-        finally:
-            with trio.CancelScope(shield=True):
-                try:
-                    await (self.lease or self.runtime.store).save(self.conversation)
-                except OpenheimError as error:
-                    if failure is None:
-                        failure = error
-                    else:  # the caller gets the turn's own error; this one must not vanish
-                        log.warning("session %s: %s", self.id, error)
-            # Busy until saved: whoever waits for the session to go idle finds it on disk.
-            self._turn = None
-        self.runtime.observer.turn_finished(
-            TurnReport(
-                tenant=self.runtime.tenant,
-                provider=choice.provider.name,
-                model=choice.model,
-                stop_reason=finished.stop_reason.value if finished else "error",
-                usage=finished.usage if finished else Usage(),
-                cost_usd=finished.cost_usd if finished else None,
-                seconds=trio.current_time() - started,
-            )
-        )
-        if failure is not None:
-            raise failure
-        assert finished is not None
-        return finished
-
-    async def _wait_for_mcp_servers(self) -> None:
-        """Before the model is first asked: wait for MCP servers still on their first start
-        (the operator's and this session's), so the request offers their tools. A cancel
-        ends the wait, and the turn then ends cancelled."""
-        supervisors = [mcp for mcp in (self.runtime.mcp, self.mcp) if mcp is not None]
-        if not any(mcp.first_starts() for mcp in supervisors):
-            return
-        from openheim.mcp.startup import wait_for_first_starts
-
-        with trio.CancelScope() as waiting:
-            self._waiting = waiting
-            try:
-                await wait_for_first_starts(supervisors, self.followers.send)
-            finally:
-                self._waiting = None
-
-    async def _approve(self, call: ToolCall) -> str | None:
-        return await self.permissions.check(call, self.asker)
 
     def _observe(self, event: AgentEvent) -> None:
         """Every event, before any follower has it: what the metrics count."""

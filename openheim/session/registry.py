@@ -1,9 +1,13 @@
 """Creates, finds and stops sessions; each session actor runs in the registry's nursery.
 
+Actors are lazy: a session gets a task only when it is asked something, and its task ends
+after ``[server] session_idle_secs`` of quiet (the session stays live). A session with MCP
+servers of its own starts at once and keeps its task, so its servers come up early and stay.
+
 A live session holds its conversation's lease (``openheim.store.lease``) from before it is
-loaded until its actor has stopped and saved; one task renews every lease of the registry. A
-session whose lease is lost (another replica took it, a save was fenced) is dropped: its turn
-is cancelled, and its next prompt is told why.
+loaded until it is closed and its actor has stopped and saved; one task renews every lease of
+the registry. A session whose lease is lost (another replica took it, a save was fenced) is
+dropped: its turn is cancelled, and its next prompt is told why.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from openheim.store.files import normalise_id
 from openheim.store.lease import Lease, OwnershipLostError, keep_leases
 
 log = logging.getLogger(__name__)
+
+RELOAD = "fix: load it again with session/load"
 
 
 @attrs.frozen
@@ -73,7 +79,8 @@ class SessionRegistry:
         self._live: dict[str, Session] = {}
         #: The lease of every session started and not yet ended (it may be closing).
         self._leases: dict[str, Lease] = {}
-        #: Set when the lease of the id is released: a load waits for the session it ends.
+        #: Set when the lease of the id is released: a load waits for the session it ends
+        #: (made by the first waiter only).
         self._released: dict[str, trio.Event] = {}
         #: Ids being loaded: a second load waits for the first rather than take a lease twice.
         self._loading: dict[str, trio.Event] = {}
@@ -86,14 +93,20 @@ class SessionRegistry:
         async with open_service_nursery() as nursery:
             registry = cls(runtime, nursery, policy)
             nursery.start_soon(keep_leases, runtime.store, registry.leases)
+            if runtime.memory is not None:
+                runtime.memory.watch(registry)
             try:
                 yield registry
             finally:
+                if runtime.memory is not None:
+                    runtime.memory.unwatch(registry)
                 registry.close_all()
 
     async def create(self, options: SessionOptions) -> Session:
-        """A new conversation; unknown model or skill names raise before anything starts."""
+        """A new conversation; unknown model or skill names raise before anything starts.
+        ``ServerBusyError`` above the server's memory budget."""
         self.policy.admit(options, len(self._live))
+        await self._admit()
         choice = resolve_model(self.runtime.config, options.model)
         skills = load_session_skills(self.runtime, options.skills or ())
         conversation = Conversation(
@@ -110,13 +123,16 @@ class SessionRegistry:
         """The live session with this id, or the stored conversation brought back to life.
 
         A resumed conversation keeps its provider, model and skills unless ``options`` names
-        others. ``SessionActiveElsewhereError`` while another process holds it.
+        others. ``SessionActiveElsewhereError`` while another process holds it;
+        ``ServerBusyError`` above the memory budget (a live session costs nothing more: it
+        is returned whatever the budget).
         """
         conversation_id = normalise_id(conversation_id)  # one spelling per lease
         live = await self._reserve(conversation_id)
         if live is not None:
             return live
         try:
+            await self._admit()
             return await self._take(conversation_id, options)
         finally:
             self._unreserve(conversation_id)
@@ -129,11 +145,17 @@ class SessionRegistry:
             live = self._live.get(conversation_id)
             if live is not None:
                 return live
-            pending = self._loading.get(conversation_id) or self._released.get(conversation_id)
+            pending = self._loading.get(conversation_id)
+            if pending is None and conversation_id in self._leases:  # closing: wait for it
+                pending = self._released.setdefault(conversation_id, trio.Event())
             if pending is None:
                 self._loading[conversation_id] = trio.Event()
                 return None
             await pending.wait()
+
+    async def _admit(self) -> None:
+        if self.runtime.memory is not None:
+            await self.runtime.memory.admit()
 
     def _unreserve(self, conversation_id: str) -> None:
         self._loading.pop(conversation_id).set()
@@ -234,6 +256,14 @@ class SessionRegistry:
         for conversation_id in list(self._live):
             self.close(conversation_id)
 
+    def evict(self, session: Session) -> bool:
+        """Close an idle session to free memory (the caller saved it); its conversation can
+        be loaded again. False when it is no longer live or no longer idle."""
+        if self._live.get(session.id) is not session or not session.idle:
+            return False
+        self.close(session.id, f"session {session.id} was closed to free memory; {RELOAD}")
+        return True
+
     async def _start(
         self,
         conversation: Conversation,
@@ -242,15 +272,28 @@ class SessionRegistry:
         options: SessionOptions,
         lease: Lease,
     ) -> Session:
+        eager = any(server.enabled for server in options.mcp_servers)
         session = Session(
-            self.runtime, conversation, choice=choice, skills=skills, options=options, lease=lease
+            self.runtime,
+            conversation,
+            choice=choice,
+            skills=skills,
+            options=options,
+            lease=lease,
+            # Its MCP servers start with the actor and must come up early, then stay.
+            launch=None if eager else self._launch,
+            idle_secs=self.runtime.config.server.session_idle_secs,
         )
         lease.state.on_lost = partial(self._lost, session)
         self._live[session.id] = session
         self._leases[session.id] = lease
-        self._released[session.id] = trio.Event()
-        await self._nursery.start(self._run, session, lease)
+        if eager:
+            await self._nursery.start(self._run, session)
         return session
+
+    def _launch(self, session: Session) -> None:
+        """A session's first request since it started or idled out: run its actor."""
+        self._nursery.start_soon(self._run, session)
 
     def _lost(self, session: Session, reason: str) -> None:
         """Another process owns the conversation now: stop this copy before it writes."""
@@ -259,17 +302,28 @@ class SessionRegistry:
             self.close(session.id, OwnershipLostError(session.id, reason).public)
 
     async def _run(
-        self, session: Session, lease: Lease, task_status: trio.TaskStatus[None]
+        self, session: Session, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
     ) -> None:
+        """The actor's task; once the session has ended (closed, not merely idle), its lease
+        is released, exactly once: only one actor task of a session ever ends it (a task
+        that idled out had no checkpoint between letting its channel go and returning)."""
+        idled = False
         try:
-            await session.serve(task_status=task_status)
+            idled = await session.serve(task_status=task_status)
         finally:
-            if self._live.get(session.id) is session:
-                del self._live[session.id]
-            with trio.CancelScope(shield=True):
-                try:
-                    await lease.release()
-                except HistoryError as error:  # it runs out on its own
-                    log.warning("session %s: %s", session.id, error)
-            del self._leases[session.id]
-            self._released.pop(session.id).set()
+            if not idled:
+                await self._ended(session)
+
+    async def _ended(self, session: Session) -> None:
+        if self._live.get(session.id) is session:
+            del self._live[session.id]
+        lease = self._leases[session.id]
+        with trio.CancelScope(shield=True):
+            try:
+                await lease.release()
+            except HistoryError as error:  # it runs out on its own
+                log.warning("session %s: %s", session.id, error)
+        del self._leases[session.id]
+        released = self._released.pop(session.id, None)
+        if released is not None:
+            released.set()

@@ -31,6 +31,7 @@ from openheim.tracing import with_tracing
 
 if TYPE_CHECKING:
     from openheim.mcp.supervisor import McpSupervisor
+    from openheim.session.memory import MemoryBudget
 
 
 class ProviderPool:
@@ -91,8 +92,11 @@ class Runtime:
         workspace: Path | None = None,
         quota: WorkspaceQuota | None = None,
         compact_at: float | None = None,
+        memory: MemoryBudget | None = None,
     ) -> None:
         self.config = config
+        #: The server's memory budget, shared by every tenant (None: no budget).
+        self.memory = memory
         #: A server tenant's compaction threshold (``[server] compact_at``), over the
         #: providers'; None: each provider's own.
         self.compact_at = compact_at
@@ -131,8 +135,10 @@ class Runtime:
         workspace: Path | None = None,
         quota: WorkspaceQuota | None = None,
         compact_at: float | None = None,
+        memory: MemoryBudget | None = None,
     ) -> Runtime:
-        """The same runtime over another history (a tenant's): providers stay shared."""
+        """The same runtime over another history (a tenant's): providers stay shared, and
+        so does the memory budget (``memory`` gives one where this runtime has none)."""
         return Runtime(
             self.config,
             self.paths,
@@ -150,6 +156,7 @@ class Runtime:
             workspace=workspace,
             quota=quota,
             compact_at=compact_at,
+            memory=memory or self.memory,
         )
 
     def tools(self) -> ToolRegistry:

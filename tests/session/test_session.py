@@ -75,14 +75,11 @@ async def test_prompt_streams_events_to_every_subscriber_and_saves(
         first, second = session.subscribe(), session.subscribe()
         finished = await session.prompt("say hi")
         events = await collect_turn(first)
-        assert [type(e) for e in events] == [
-            ToolCallStarted,
-            ToolCallFinished,
-            MessageChunk,
-            MessageChunk,
-            MessageChunk,
-            TurnFinished,
-        ]
+        kinds = [type(e) for e in events]
+        # The reply's pieces, merged where they waited for the turn (a backlog).
+        assert kinds[:2] == [ToolCallStarted, ToolCallFinished] and kinds[-1] is TurnFinished
+        assert 1 <= len(kinds[2:-1]) <= 3 and set(kinds[2:-1]) == {MessageChunk}
+        assert "".join(e.text for e in events if isinstance(e, MessageChunk)) == "Said hi."
         assert await collect_turn(second) == events
         assert finished.stop_reason is StopReason.END_TURN
         stored = await runtime.store.load(session.id)
