@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -50,12 +51,27 @@ def test_settle_heap_freezes_startup_and_leaves_full_collections_to_the_clock() 
     assert report["cycle_freed"]
 
 
-async def test_full_collections_come_on_the_clock(
+async def test_old_objects_are_collected_on_the_clock_and_swept_whole_less_often(
     monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
-    collected: list[float] = []
-    monkeypatch.setattr(heap.gc, "collect", lambda: collected.append(trio.current_time()) or 0)
-    with trio.move_on_after(35):
-        await heap.collect_on_a_clock(10)
-    assert len(collected) == 3
-    assert [round(b - a) for a, b in itertools.pairwise(collected)] == [10, 10]
+    calls: list[tuple[str, float]] = []
+
+    def record(name: str) -> Callable[[], int]:
+        def call() -> int:
+            calls.append((name, trio.current_time()))
+            return 0
+
+        return call
+
+    for name in ("collect", "freeze", "unfreeze"):
+        monkeypatch.setattr(heap.gc, name, record(name))
+    with trio.move_on_after(65):
+        await heap.collect_on_a_clock(10, sweep_every=30)
+    names = [name for name, _ in calls]
+    # Every tick collects, then freezes the survivors; every third one unfreezes first.
+    assert names == ["collect", "freeze"] * 2 + ["unfreeze", "collect", "freeze"] + [
+        "collect",
+        "freeze",
+    ] * 2 + ["unfreeze", "collect", "freeze"]
+    ticks = [at for name, at in calls if name == "collect"]
+    assert [round(b - a) for a, b in itertools.pairwise(ticks)] == [10] * 5

@@ -8,10 +8,12 @@ startup and live as long as the process.
 
 So a server, once up, collects what startup left and moves the survivors out of the
 collector's sight (``gc.freeze``); young collections stay automatic, with thresholds that keep
-each one to a few milliseconds; and full collections run on a clock (``collect_on_a_clock``)
-instead of whenever allocation counts say, so a pause hits at most one moment in
-``FULL_COLLECTION_EVERY`` seconds. Garbage made later (requests, turns, sessions) is still
-collected: young cycles within seconds, old ones at the next full collection.
+each one to a few milliseconds; and old objects are collected on a clock
+(``collect_on_a_clock``) instead of whenever allocation counts say. Each tick collects what is
+not frozen, then freezes the survivors, so a tick walks only what the last
+``OLD_COLLECTION_EVERY`` seconds left alive, not every live session. Frozen objects still die
+by reference counting; only cycles among them wait, for the sweep every ``SWEEP_EVERY``
+seconds, which unfreezes and collects everything once.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ YOUNG_THRESHOLD = 5_000
 MIDDLE_THRESHOLD = 5
 #: Middle collections per automatic full one: never, in practice; the clock does them.
 NO_AUTOMATIC_FULL = 1 << 30
-FULL_COLLECTION_EVERY = 10.0
+OLD_COLLECTION_EVERY = 30.0
+SWEEP_EVERY = 600.0
 
 
 def settle_heap() -> None:
@@ -40,13 +43,23 @@ def settle_heap() -> None:
     gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, NO_AUTOMATIC_FULL)
 
 
-async def collect_on_a_clock(every: float = FULL_COLLECTION_EVERY) -> None:
-    """Full collections every ``every`` seconds, for as long as the server runs."""
+async def collect_on_a_clock(
+    every: float = OLD_COLLECTION_EVERY, sweep_every: float = SWEEP_EVERY
+) -> None:
+    """Collect the unfrozen objects every ``every`` seconds and freeze what survives; every
+    ``sweep_every`` seconds, collect all of them. For as long as the server runs."""
+    swept = trio.current_time()
     while True:
         await trio.sleep(every)
+        sweep = trio.current_time() - swept >= sweep_every
+        if sweep:
+            gc.unfreeze()
+            swept = trio.current_time()
         started = time.perf_counter()
         found = gc.collect()
-        log.debug("full collection: %d objects freed in %.1f ms", found, _ms_since(started))
+        gc.freeze()
+        what = "sweep" if sweep else "old-object collection"
+        log.debug("%s: %d objects freed in %.1f ms", what, found, _ms_since(started))
 
 
 def _ms_since(started: float) -> float:

@@ -38,6 +38,8 @@ from openheim.providers.vision import fit_to_model
 log = logging.getLogger(__name__)
 
 EVENT_BUFFER = 64
+#: After the final event, how long the rest of the body may take to arrive before it is cut.
+END_GRACE = 1.0
 ERROR_BODY_LIMIT = 64 * 1024
 
 
@@ -52,6 +54,8 @@ class ProviderStream(ResultStream[ProviderEvent]):
     def __init__(self, receive: trio.MemoryReceiveChannel[ProviderEvent | Failed]) -> None:
         super().__init__(receive)
         self._held: ProviderEvent | Failed | None = None
+        #: The consumer has had the ``StreamEnd``.
+        self.ended = False
 
     async def __anext__(self) -> ProviderEvent:
         if self._held is not None:
@@ -60,6 +64,7 @@ class ProviderStream(ResultStream[ProviderEvent]):
         else:
             event = await super().__anext__()
         if not isinstance(event, TextDelta | ThinkingDelta):
+            self.ended = self.ended or isinstance(event, StreamEnd)
             return event
         texts = [event.text]
         while True:
@@ -122,12 +127,31 @@ class ProviderClient:
     async def stream(self, request: ChatRequest) -> AsyncIterator[ProviderStream]:
         request = fit_to_model(request, self.config)  # a text-only model gets notes, not images
         send, receive = trio.open_memory_channel[ProviderEvent | Failed](EVENT_BUFFER)
+        produced = trio.Event()
         async with open_service_nursery() as nursery:
-            nursery.start_soon(self._produce, request, send)
+            nursery.start_soon(self._produce, request, send, produced)
             with receive:
-                yield ProviderStream(receive)
+                stream = ProviderStream(receive)
+                yield stream
+                if stream.ended:
+                    # The body's last bytes (``[DONE]``, the chunked end) are read, not cut
+                    # off: the connection goes back to the pool for the next request, and no
+                    # cancel unwinds the HTTP stack (its traceback is garbage with cycles).
+                    with trio.move_on_after(END_GRACE):
+                        await produced.wait()
 
     async def _produce(
+        self,
+        request: ChatRequest,
+        send: trio.MemorySendChannel[ProviderEvent | Failed],
+        produced: trio.Event,
+    ) -> None:
+        try:
+            await self._produce_into(request, send)
+        finally:
+            produced.set()
+
+    async def _produce_into(
         self, request: ChatRequest, send: trio.MemorySendChannel[ProviderEvent | Failed]
     ) -> None:
         async with send:
