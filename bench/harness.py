@@ -77,7 +77,10 @@ def tree_cpu_seconds(pid: int) -> float:
     """CPU time of a process and its live children (``serve --workers N``: the workers)."""
     total = cpu_seconds(pid)
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
         for child in children:
             with contextlib.suppress(FileNotFoundError):  # it ended meanwhile
                 total += tree_cpu_seconds(int(child))

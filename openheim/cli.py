@@ -286,7 +286,7 @@ async def acp(log_format: str | None, sandbox: str | None) -> None:
 )
 @click.option("--worker-index", type=int, hidden=True)
 @click.option("--worker-fd", type=int, hidden=True)
-@click.option("--worker-parent", type=int, hidden=True)
+@click.option("--worker-lifeline", type=int, hidden=True)
 @click.option("--worker-dir", hidden=True)
 @LOG_FORMAT
 @SANDBOX
@@ -297,7 +297,7 @@ async def serve(
     workers: str,
     worker_index: int | None,
     worker_fd: int | None,
-    worker_parent: int | None,
+    worker_lifeline: int | None,
     worker_dir: str | None,
     log_format: str | None,
     sandbox: str | None,
@@ -319,8 +319,8 @@ async def serve(
     except ValueError as exc:
         fail(str(exc))
     role = None
-    if worker_index is not None and worker_fd is not None and worker_parent and worker_dir:
-        role = WorkerRole(worker_index, worker_fd, worker_parent, Path(worker_dir))
+    if worker_index is not None and worker_fd is not None and worker_lifeline and worker_dir:
+        role = WorkerRole(worker_index, worker_fd, worker_lifeline, Path(worker_dir))
     try:
         if count > 1 and role is None:
             from openheim.server.supervisor import run_workers

@@ -290,7 +290,6 @@ async def run_server(
     config = load_config(paths.config_file)
     fmt = configure_logging(env, fmt=log_format, secrets=config_secrets(config, env))
     if worker is not None:
-        worker.die_with_parent()
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the parent's signal: it restarts us
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with open_server(
@@ -307,6 +306,8 @@ async def run_server(
                 announce(fmt, f"tools sandboxed by {sandbox.get('summary')}", sandbox=backend)
             async with trio.open_nursery() as housekeeping:
                 housekeeping.start_soon(collect_on_a_clock)
+                if worker is not None:
+                    housekeeping.start_soon(worker.die_with_parent)
                 async for signum in signals:
                     log.warning("%s: shutting down", signal.Signals(signum).name)
                     break

@@ -17,6 +17,7 @@ A worker says it is ready by writing ``ready`` on its stdout, which the parent r
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -38,8 +39,9 @@ STOP_TIMEOUT = 15.0
 STABLE_SECS = 30.0
 FIRST_PAUSE, MAX_PAUSE = 1.0, 30.0
 
-#: A worker's argv, from its index and the descriptor of its listening socket.
-WorkerCommand = Callable[[int, int], list[str]]
+#: A worker's argv, from its index, the descriptor of its listening socket and the read end
+#: of its lifeline (``worker_role``).
+WorkerCommand = Callable[[int, int, int], list[str]]
 
 
 class WorkerFailed(OpenheimError):
@@ -120,30 +122,45 @@ class Supervisor:
 
     async def _start(self, nursery: trio.Nursery, worker: Worker) -> None:
         fd = worker.sock.fileno()
-        process = await trio.lowlevel.open_process(
-            self.command(worker.index, fd),
-            env=dict(self.env),
-            stdout=subprocess.PIPE,
-            pass_fds=(fd,),
-        )
+        # The worker keeps the read end; the write end stays here, unwritten, until the
+        # worker has exited: when this process dies, the worker reads end-of-file.
+        lifeline, lifeline_end = os.pipe()
+        try:
+            process = await trio.lowlevel.open_process(
+                self.command(worker.index, fd, lifeline),
+                env=dict(self.env),
+                stdout=subprocess.PIPE,
+                pass_fds=(fd, lifeline),
+            )
+        except BaseException:
+            os.close(lifeline_end)
+            raise
+        finally:
+            os.close(lifeline)
         with trio.move_on_after(STARTUP_TIMEOUT):
             if await _wait_ready(process):
                 worker.process, worker.started_at = process, trio.current_time()
                 log.info("worker %d ready (pid %d)", worker.index, process.pid)
-                nursery.start_soon(self._watch, nursery, worker, process)
+                nursery.start_soon(self._watch, nursery, worker, process, lifeline_end)
                 return
         process.kill()
         code = await process.wait()
+        os.close(lifeline_end)
         raise WorkerFailed(
             f"worker {worker.index} did not start (exit status {code}); its error is above"
         )
 
-    async def _watch(self, nursery: trio.Nursery, worker: Worker, process: trio.Process) -> None:
+    async def _watch(
+        self, nursery: trio.Nursery, worker: Worker, process: trio.Process, lifeline_end: int
+    ) -> None:
         """Restart ``worker`` when its process dies while it is still the current one."""
         assert process.stdout is not None
-        async for _ in process.stdout:  # drained, so a chatty worker never blocks
-            pass
-        code = await process.wait()
+        try:
+            async for _ in process.stdout:  # drained, so a chatty worker never blocks
+                pass
+            code = await process.wait()
+        finally:
+            os.close(lifeline_end)
         if self.stopping or worker.process is not process:
             return
         ran = trio.current_time() - worker.started_at
@@ -198,7 +215,6 @@ async def run_workers(
 ) -> int:
     """``openheim serve --workers N`` (N > 1): bind, start the workers, supervise until
     SIGINT or SIGTERM, then stop them and return the exit status."""
-    import os
     import sys
     import tempfile
     from pathlib import Path
@@ -215,8 +231,8 @@ async def run_workers(
     url = f"http://[{host}]:{bound}" if ":" in host else f"http://{host}:{bound}"
     with tempfile.TemporaryDirectory(prefix="openheim-workers-") as folder:
 
-        def command(index: int, fd: int) -> list[str]:
-            return worker_command(WorkerRole(index, fd, os.getpid(), Path(folder)))
+        def command(index: int, fd: int, lifeline: int) -> list[str]:
+            return worker_command(WorkerRole(index, fd, lifeline, Path(folder)))
 
         supervisor = Supervisor.create(sockets, command, env)
         signals_wanted = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)

@@ -111,3 +111,32 @@ async def test_two_workers_share_the_port_and_come_back(
     with trio.fail_after(30):
         assert await process.wait() == 0
     assert not [pid for pid in last if Path(f"/proc/{pid}").exists()]
+
+
+async def test_workers_outlive_the_thread_that_started_them(
+    served: tuple[trio.Process, str, Path],
+) -> None:
+    # trio starts processes from its thread cache, whose idle threads end after 10 s; a
+    # worker tied to that thread (PR_SET_PDEATHSIG) was told its parent had died then.
+    process, url, errors = served
+    first = worker_pids(process.pid)
+    await trio.sleep(12)  # the subject is a timer of trio's: there is no event to wait for
+    assert worker_pids(process.pid) == first
+    assert "the parent is gone" not in errors.read_text()
+    assert await answering_workers(url) == {0, 1}
+
+
+async def test_workers_stop_when_the_parent_is_killed(
+    served: tuple[trio.Process, str, Path],
+) -> None:
+    process, _, errors = served
+    workers = worker_pids(process.pid)
+    assert len(workers) == 2
+    process.kill()  # SIGKILL: no chance to stop them itself
+    await process.wait()
+    await wait_until(
+        lambda: not [pid for pid in workers if Path(f"/proc/{pid}").exists()],
+        seconds=30,
+        what="the workers to stop after their parent",
+    )
+    assert errors.read_text().count("the parent is gone") == 2

@@ -14,36 +14,18 @@ import trio
 import trio.testing
 
 from openheim.agent.events import StopReason
-from openheim.config.load import parse_config
-from openheim.config.paths import Paths
 from openheim.foundation.errors import OpenheimError
-from openheim.session import Runtime, Session, SessionOptions, SessionRegistry, open_runtime
-from openheim.testing import FakeLLMServer, Reply, open_fake_llm
+from openheim.session import Runtime, Session, SessionOptions, SessionRegistry
+from openheim.testing import FakeLLMServer, Reply
 from tests.e2e.conftest import request_messages
+from tests.session.conftest import fake_runtime
 
 IDLE = 60
 
 
 @pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with open_fake_llm() as server:
-        yield server
-
-
-@pytest.fixture
 async def runtime(llm: FakeLLMServer, tmp_path: Path) -> AsyncIterator[Runtime]:
-    (tmp_path / "home").mkdir()
-    paths = Paths(tmp_path / "home")
-    text = f"""
-default_provider = "fake"
-[providers.fake]
-api_base = "{llm.base_url}"
-default_model = "m1"
-max_retries = 0
-[server]
-session_idle_secs = {IDLE}
-"""
-    async with open_runtime(parse_config(text, paths.config_file), paths, env={}) as runtime:
+    async with fake_runtime(llm, tmp_path, f"session_idle_secs = {IDLE}") as runtime:
         yield runtime
 
 

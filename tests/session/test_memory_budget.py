@@ -14,34 +14,18 @@ import pytest
 import trio
 import trio.testing
 
-from openheim.config.load import parse_config
-from openheim.config.paths import Paths
 from openheim.foundation.errors import OpenheimError, ServerBusyError
-from openheim.session import Runtime, SessionOptions, SessionRegistry, open_runtime
+from openheim.session import Runtime, SessionOptions, SessionRegistry
 from openheim.session.memory import MemoryBudget, RssGauge, read_rss
-from openheim.testing import FakeLLMServer, Reply, open_fake_llm
+from openheim.testing import FakeLLMServer, Reply
+from tests.session.conftest import fake_runtime
 
 PER_SESSION = 1000
 
 
 @pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with open_fake_llm() as server:
-        yield server
-
-
-@pytest.fixture
 async def runtime(llm: FakeLLMServer, tmp_path: Path) -> AsyncIterator[Runtime]:
-    (tmp_path / "home").mkdir()
-    paths = Paths(tmp_path / "home")
-    text = f"""
-default_provider = "fake"
-[providers.fake]
-api_base = "{llm.base_url}"
-default_model = "m1"
-max_retries = 0
-"""
-    async with open_runtime(parse_config(text, paths.config_file), paths, env={}) as runtime:
+    async with fake_runtime(llm, tmp_path, "") as runtime:
         yield runtime
 
 
