@@ -32,6 +32,7 @@ from openheim.providers.base import (
     ThinkingDelta,
 )
 from openheim.providers.context_errors import classify
+from openheim.providers.lean_reads import use_lean_reads
 from openheim.providers.limiter import RateLimiter
 from openheim.providers.vision import fit_to_model
 
@@ -402,7 +403,9 @@ def build_http_client(config: ProviderConfig) -> httpx.AsyncClient:
         max_keepalive_connections=KEEPALIVE_CONNECTIONS,
         keepalive_expiry=KEEPALIVE_SECS,
     )
-    return httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    use_lean_reads(client)
+    return client
 
 
 @asynccontextmanager
