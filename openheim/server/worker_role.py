@@ -50,6 +50,7 @@ class WorkerRole:
     async def die_with_parent(self) -> None:
         """SIGTERM this worker (its usual shutdown) once the parent is gone, even by SIGKILL,
         so no worker outlives its supervisor and keeps the port."""
+        os.set_blocking(self.lifeline, False)  # a read must never stop the loop
         while True:
             await trio.lowlevel.wait_readable(self.lifeline)
             try:
