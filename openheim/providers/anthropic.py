@@ -30,6 +30,7 @@ from openheim.providers.anthropic_stream import (
 )
 from openheim.providers.base import ChatRequest, HttpRequest, thinking_budget
 from openheim.providers.http import (
+    api_base,
     error_message_from_body,
     is_retryable_status,
     retry_after_from_headers,
@@ -47,10 +48,6 @@ EMPTY_ERROR_RESULT = "(the tool failed without output)"
 _THINKING_TYPES = ("thinking", "redacted_thinking")
 
 
-def _strip_trailing_slash(url: str) -> str:
-    return url.rstrip("/")
-
-
 @attrs.frozen
 class AnthropicDialect:
     """Messages API for one configured provider (``api_base`` like ``https://…/v1``).
@@ -58,7 +55,7 @@ class AnthropicDialect:
     ``default_max_tokens`` fills the field the API requires when the request leaves it open.
     """
 
-    api_base: str = attrs.field(converter=_strip_trailing_slash)
+    api_base: str = attrs.field(converter=api_base)
     provider_name: str = "anthropic"
     default_max_tokens: int = attrs.field(
         default=DEFAULT_MAX_TOKENS, validator=attrs.validators.gt(0)

@@ -35,21 +35,18 @@ from openheim.providers.gemini_stream import (
     retry_delay,
 )
 from openheim.providers.http import (
+    api_base,
     error_message_from_body,
     is_retryable_status,
     retry_after_from_headers,
 )
 
 
-def _strip_trailing_slash(url: str) -> str:
-    return url.rstrip("/")
-
-
 @attrs.frozen
 class GeminiDialect:
     """The Gemini API (``api_base`` like ``https://generativelanguage.googleapis.com/v1beta``)."""
 
-    api_base: str = attrs.field(converter=_strip_trailing_slash)
+    api_base: str = attrs.field(converter=api_base)
     provider_name: str = "gemini"
 
     @property

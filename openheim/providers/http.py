@@ -119,6 +119,11 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def api_base(url: str) -> str:
+    """A configured ``api_base`` as the dialects join paths onto it: no trailing slash."""
+    return url.rstrip("/")
+
+
 def http_error(
     provider: str,
     status: int,

@@ -42,6 +42,7 @@ from openheim.providers.base import (
     ThinkingDelta,
 )
 from openheim.providers.http import (
+    api_base,
     http_error,
     is_retryable_status,
     token_count,
@@ -67,10 +68,6 @@ _RETRYABLE_ERROR_WORDS = ("rate_limit", "rate limit", "overloaded", "server_erro
 _QUOTE_LIMIT = 200
 
 
-def _strip_trailing_slash(url: str) -> str:
-    return url.rstrip("/")
-
-
 @attrs.frozen
 class OpenAIDialect:
     """Chat Completions for one configured provider.
@@ -79,7 +76,7 @@ class OpenAIDialect:
     ``max_completion_tokens`` while many compatible servers only know the old name.
     """
 
-    api_base: str = attrs.field(converter=_strip_trailing_slash)
+    api_base: str = attrs.field(converter=api_base)
     provider_name: str = "openai"
     max_tokens_field: str = attrs.field(
         default="max_completion_tokens", validator=attrs.validators.in_(MAX_TOKENS_FIELDS)

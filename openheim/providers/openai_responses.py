@@ -27,6 +27,7 @@ from openheim.foundation.errors import ProviderError
 from openheim.foundation.models import ImagePart, Message, ReasoningLevel, Role, ToolDefinition
 from openheim.providers.base import ChatRequest, HttpRequest
 from openheim.providers.http import (
+    api_base,
     http_error,
 )
 from openheim.providers.openai_responses_stream import REASONING_FORMAT, ResponsesStreamDecoder
@@ -39,15 +40,11 @@ INCLUDE_ENCRYPTED_REASONING = "reasoning.encrypted_content"
 Item = dict[str, Any]
 
 
-def _strip_trailing_slash(url: str) -> str:
-    return url.rstrip("/")
-
-
 @attrs.frozen
 class OpenAIResponsesDialect:
     """The Responses API for one configured provider (``api_base`` like ``https://…/v1``)."""
 
-    api_base: str = attrs.field(converter=_strip_trailing_slash)
+    api_base: str = attrs.field(converter=api_base)
     provider_name: str = "openai"
 
     @property

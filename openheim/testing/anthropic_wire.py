@@ -34,8 +34,9 @@ from openheim.testing.wire import (
     PlainResponse,
     StreamResponse,
     error_payload_response,
-    format_seconds,
+    event_stream,
     json_response,
+    retry_after_headers,
 )
 
 PATHS = frozenset({"/v1/messages", "/messages"})
@@ -278,17 +279,10 @@ class AnthropicMessagesDialect:
                 200, message_body(reply, message_id=message_id, model=body["model"]), request_id
             )
         events = stream_events(reply, message_id=message_id, model=body["model"])
-        headers: Headers = (
-            ("content-type", "text/event-stream; charset=utf-8"),
-            ("cache-control", "no-cache"),
-            *request_id,
-        )
-        return StreamResponse(headers, events)
+        return event_stream(events, request_id)
 
     def render_error(self, error: HttpError) -> PlainResponse:
-        headers: Headers = ()
-        if error.retry_after is not None:
-            headers = (("retry-after", format_seconds(error.retry_after)),)
+        headers = retry_after_headers(error.retry_after)
         return error_payload_response(error, error_body(error.status), headers)
 
     def error(self, status: int, message: str) -> PlainResponse:

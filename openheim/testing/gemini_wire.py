@@ -37,8 +37,8 @@ from openheim.testing.wire import (
     PlainResponse,
     StreamResponse,
     error_payload_response,
-    format_seconds,
     json_response,
+    retry_after_headers,
 )
 
 PATH = re.compile(
@@ -241,9 +241,7 @@ class GeminiGenerateContentDialect:
         return StreamResponse(headers, tuple(sse_event(chunk) for chunk in chunks))
 
     def render_error(self, error: HttpError) -> PlainResponse:
-        headers: Headers = ()
-        if error.retry_after is not None:
-            headers = (("retry-after", format_seconds(error.retry_after)),)
+        headers = retry_after_headers(error.retry_after)
         default = error_body(error.status, retry_after=error.retry_after)
         return error_payload_response(error, default, headers)
 

@@ -31,8 +31,9 @@ from openheim.testing.wire import (
     PlainResponse,
     StreamResponse,
     error_payload_response,
-    format_seconds,
+    event_stream,
     json_response,
+    retry_after_headers,
 )
 
 PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
@@ -224,20 +225,10 @@ class OpenAIChatDialect:
             created=created,
             include_usage=include_usage,
         )
-        headers: Headers = (
-            ("content-type", "text/event-stream; charset=utf-8"),
-            ("cache-control", "no-cache"),
-            *request_id,
-        )
-        return StreamResponse(headers, events)
+        return event_stream(events, request_id)
 
     def render_error(self, error: HttpError) -> PlainResponse:
-        headers: Headers = ()
-        if error.retry_after is not None:
-            headers = (
-                ("retry-after", format_seconds(error.retry_after)),
-                ("retry-after-ms", str(round(error.retry_after * 1000))),
-            )
+        headers = retry_after_headers(error.retry_after, with_ms=True)
         return error_payload_response(error, error_body(error.status), headers)
 
     def error(self, status: int, message: str) -> PlainResponse:

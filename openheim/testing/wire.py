@@ -62,6 +62,26 @@ def format_seconds(seconds: float) -> str:
     return str(int(seconds)) if float(seconds).is_integer() else f"{seconds:g}"
 
 
+def event_stream(events: tuple[bytes, ...], extra: Headers = ()) -> StreamResponse:
+    """A streamed answer with the SSE headers every provider sends."""
+    headers: Headers = (
+        ("content-type", "text/event-stream; charset=utf-8"),
+        ("cache-control", "no-cache"),
+        *extra,
+    )
+    return StreamResponse(headers, events)
+
+
+def retry_after_headers(retry_after: float | None, *, with_ms: bool = False) -> Headers:
+    """``Retry-After`` (and OpenAI's ``retry-after-ms`` when ``with_ms``) for a wait, if any."""
+    if retry_after is None:
+        return ()
+    seconds = (("retry-after", format_seconds(retry_after)),)
+    if not with_ms:
+        return seconds
+    return (*seconds, ("retry-after-ms", str(round(retry_after * 1000))))
+
+
 class Dialect(Protocol):
     """One provider's wire format, as the fake server needs it."""
 
