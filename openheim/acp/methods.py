@@ -114,13 +114,12 @@ class AgentMethods:
     async def new_session(self, call: Call) -> dict[str, Any]:
         options = session_options(call.params, self.host.settings.client_mcp_servers)
         try:
-            session = await self.host.registry.create(options)
+            # Stored at once: an editor may reopen it after a restart before ever prompting it.
+            session = await self.host.registry.create(options, save=True)
         except (ConfigError, SkillError, WorkspaceError) as exc:
             raise refused(exc) from None
         except ServerBusyError as exc:
             raise retryable(exc) from None
-        # Stored at once: an editor may reopen it after a restart before ever prompting it.
-        await session.save()
         await self.host.attach(session)
         call.then.append((session.id, self._commands_update()))
         return {"sessionId": session.id, **self._session_result(session)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -102,9 +102,10 @@ class SessionRegistry:
                     runtime.memory.unwatch(registry)
                 registry.close_all()
 
-    async def create(self, options: SessionOptions) -> Session:
+    async def create(self, options: SessionOptions, *, save: bool = False) -> Session:
         """A new conversation; unknown model or skill names raise before anything starts.
-        ``ServerBusyError`` above the server's memory budget."""
+        ``ServerBusyError`` above the server's memory budget. ``save``: store it at once, in
+        the same step that takes its lease."""
         self.policy.admit(options, len(self._live))
         await self._admit()
         choice = resolve_model(self.runtime.config, options.model)
@@ -116,7 +117,8 @@ class SessionRegistry:
             provider=choice.provider.name,
             skills=tuple(skill.name for skill in skills),
         )
-        lease = await self.runtime.store.acquire(conversation.id)
+        store = self.runtime.store
+        lease = await (store.create(conversation) if save else store.acquire(conversation.id))
         return await self._start(conversation, choice, skills, options, lease)
 
     async def load(self, conversation_id: str, options: SessionOptions) -> Session:
@@ -222,9 +224,10 @@ class SessionRegistry:
         """The live sessions, as of now."""
         return list(self._live.values())
 
-    def leases(self) -> list[Lease]:
-        """The leases this registry holds, as of now (live and closing sessions')."""
-        return list(self._leases.values())
+    def leases(self) -> Collection[Lease]:
+        """The leases this registry holds (live and closing sessions'): a live view, not a
+        copy, for the renewal every few seconds."""
+        return self._leases.values()
 
     async def list(self, limit: int | None = None) -> list[ConversationMeta]:
         return await self.runtime.store.list(limit)

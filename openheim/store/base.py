@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from datetime import datetime
 from typing import Protocol
 
@@ -54,7 +54,12 @@ class HistoryStore(Protocol):
         through its lease. ``SessionActiveElsewhereError`` while another process owns it."""
         ...
 
-    async def renew(self, leases: Sequence[Lease]) -> None:
+    async def create(self, conversation: Conversation) -> Lease:
+        """Own a new conversation and store its first version in one step (one round trip
+        where the backend allows); ``HistoryError`` if its id is taken."""
+        ...
+
+    async def renew(self, leases: Collection[Lease], *, check: bool = False) -> None:
         """Keep this owner's leases alive (``lease.keep_leases`` calls it); fence the ones of
         ``leases`` another owner took."""
         ...

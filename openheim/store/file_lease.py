@@ -117,19 +117,24 @@ class FileLease:
         state = self.state
         if state.lost or state.released:
             raise state.fence(state.reason or "its lock was released")
+        written = await trio.to_thread.run_sync(self.write_locked, document)
+        self.saved(written)
 
-        def write() -> Stamp | None:
-            current = _stamp(self.path)
-            if current is not None and current != self.seen:
-                return None  # written by someone else since this owner read or wrote it
-            document["version"] = state.version + 1
-            write_document(self.path, document)
-            return _stamp(self.path)
+    def write_locked(self, document: dict[str, Any]) -> Stamp | None:
+        """Write the next version if the file is still the one this owner last saw (or still
+        absent); None when someone else wrote it since. Blocking, under the lock."""
+        current = _stamp(self.path)
+        if current is not None and current != self.seen:
+            return None
+        document["version"] = self.state.version + 1
+        write_document(self.path, document)
+        return _stamp(self.path)
 
-        written = await trio.to_thread.run_sync(write)
+    def saved(self, written: Stamp | None) -> None:
+        """Note what ``write_locked`` did, in the owner's task (a fence calls back)."""
         if written is None:
-            raise state.fence("another process saved it since")
-        state.version += 1
+            raise self.state.fence("another process saved it since")
+        self.state.version += 1
         self.seen = written
 
     async def release(self) -> None:

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection
 from pathlib import Path
 
 import trio
@@ -19,8 +19,8 @@ from openheim.foundation.errors import HistoryError
 from openheim.foundation.models import Conversation
 from openheim.store import codec
 from openheim.store.base import ConversationMeta
-from openheim.store.file_io import delete_document, read_document, write_document
-from openheim.store.file_lease import FileLease, lock
+from openheim.store.file_io import Stamp, delete_document, read_document, write_document
+from openheim.store.file_lease import FileLease, lock, unlock
 from openheim.store.lease import Lease, LeaseState, Owner
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,29 @@ class FileHistoryStore:
         fd = await trio.to_thread.run_sync(lock, lock_path, key, self.owner)
         return FileLease(LeaseState(key, self.owner), path, lock_path, fd)
 
-    async def renew(self, leases: Sequence[Lease]) -> None:
+    async def create(self, conversation: Conversation) -> FileLease:
+        """Lock and write the first version in one trip to a worker thread."""
+        document = codec.to_document(conversation)
+        key = normalise_id(conversation.id)
+        path, lock_path = self.directory / f"{key}.json", self.directory / f"{key}.lock"
+        lease = FileLease(LeaseState(key, self.owner), path, lock_path, None)
+
+        def take_and_write() -> Stamp | None:
+            lease.fd = lock(lease.lock_path, key, self.owner)
+            try:
+                return lease.write_locked(document)
+            except BaseException:
+                unlock(lease.lock_path, lease.fd)
+                raise
+
+        written = await trio.to_thread.run_sync(take_and_write)
+        if written is None:  # a file with this new id exists: not this owner's to replace
+            await lease.release()
+            raise HistoryError(f"conversation {key} exists already")
+        lease.saved(written)
+        return lease
+
+    async def renew(self, leases: Collection[Lease], *, check: bool = False) -> None:
         """Locks need no renewal: the kernel holds them while this process lives."""
 
     async def save(self, conversation: Conversation) -> None:

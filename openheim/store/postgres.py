@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
@@ -29,7 +29,14 @@ from openheim.store import codec
 from openheim.store.base import ConversationMeta
 from openheim.store.files import normalise_id
 from openheim.store.lease import Lease, Owner
-from openheim.store.postgres_lease import LEASE_MIGRATION, PostgresLease, acquire, renew
+from openheim.store.postgres_lease import (
+    HEARTBEAT_MIGRATION,
+    LEASE_MIGRATION,
+    PostgresLease,
+    acquire,
+    create,
+    renew,
+)
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -58,6 +65,7 @@ MIGRATIONS: Sequence[tuple[int, str]] = (
         """,
     ),
     (2, LEASE_MIGRATION),
+    (3, HEARTBEAT_MIGRATION),
 )
 #: Any constant that both replicas agree on; it names the lock migrations take.
 _MIGRATION_LOCK = 0x6F70656E6865696D  # "openheim"
@@ -98,8 +106,11 @@ class PostgresHistoryStore:
     async def acquire(self, conversation_id: str) -> PostgresLease:
         return await acquire(self, normalise_id(conversation_id), self.owner)
 
-    async def renew(self, leases: Sequence[Lease]) -> None:
-        await renew(self, leases, self.owner)
+    async def create(self, conversation: Conversation) -> PostgresLease:
+        return await create(self, normalise_id(conversation.id), conversation, self.owner)
+
+    async def renew(self, leases: Collection[Lease], *, check: bool = False) -> None:
+        await renew(self, leases, self.owner, check=check)
 
     async def save(self, conversation: Conversation) -> None:
         """Unowned: no lease is checked (tools, tests); the version still moves, so an owner

@@ -1,16 +1,23 @@
-"""Leases in PostgreSQL: a row per owned conversation, with an expiry the owner renews.
+"""Leases in PostgreSQL: a row per owned conversation, kept alive by its owner's heartbeat.
+
+A lease row names its owner. The owner (a process) renews one heartbeat row for all of its
+leases, so renewal costs one row however many sessions it holds; a lease row also carries the
+expiry it was taken with, so it holds for one lease period even before the first heartbeat
+(and leases written by an openheim from before heartbeats, which renews that expiry, are
+honoured). A lease may be taken over once both have run out.
 
 Times are the database's (``now()``), so replicas' clocks never have to agree. A save is one
 statement that writes only while this owner holds the lease row (locked ``FOR SHARE``, so a
 takeover waits for a save in flight) and the stored version is the one this owner last saw;
 it bumps the version. A replica that takes over after the lease ran out thus fences the old
-owner: its next save or renewal finds another owner and fails.
+owner: its next save fails. The old owner also looks for its lost leases when it renews after
+its heartbeat ran out, and drops those sessions early.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from openheim.foundation.errors import ConversationNotFoundError, HistoryError
@@ -34,23 +41,52 @@ LEASE_MIGRATION = """
         PRIMARY KEY (tenant, id)
     );
 """
+#: Version 3: one heartbeat per owner instead of renewing every lease row.
+HEARTBEAT_MIGRATION = """
+    CREATE TABLE openheim_owners (
+        owner       text        PRIMARY KEY,
+        expires_at  timestamptz NOT NULL
+    );
+    CREATE INDEX openheim_leases_by_owner ON openheim_leases (tenant, owner);
+"""
 
-_TAKE = """
+#: The lease row ``lease`` is still held: by its own expiry, or by its owner's heartbeat.
+_STILL_HELD = """
+    (lease.expires_at > now() OR EXISTS (
+        SELECT 1 FROM openheim_owners beat
+        WHERE beat.owner = lease.owner AND beat.expires_at > now()))
+"""
+_TAKE = f"""
     INSERT INTO openheim_leases AS lease (tenant, id, owner, expires_at)
     VALUES (%(tenant)s, %(id)s, %(owner)s, now() + make_interval(secs => %(secs)s))
     ON CONFLICT (tenant, id) DO UPDATE
         SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
-        WHERE lease.owner = EXCLUDED.owner OR lease.expires_at <= now()
+        WHERE lease.owner = EXCLUDED.owner OR NOT {_STILL_HELD}
     RETURNING owner
 """
 _HOLDER = """
-    SELECT owner, greatest(0, extract(epoch FROM expires_at - now()))::float8
-    FROM openheim_leases WHERE tenant = %(tenant)s AND id = %(id)s
+    SELECT lease.owner, greatest(0, extract(epoch FROM
+        greatest(lease.expires_at, beat.expires_at) - now()))::float8
+    FROM openheim_leases lease
+    LEFT JOIN openheim_owners beat ON beat.owner = lease.owner
+    WHERE lease.tenant = %(tenant)s AND lease.id = %(id)s
 """
-_RENEW = """
-    UPDATE openheim_leases SET expires_at = now() + make_interval(secs => %(secs)s)
-    WHERE tenant = %(tenant)s AND owner = %(owner)s
-    RETURNING id
+#: Renews the heartbeat; answers whether it was still running (false: it ran out, or this
+#: owner never beat before), as every sub-statement sees the rows from before the statement.
+_BEAT = """
+    WITH before AS (
+        SELECT expires_at > now() AS alive FROM openheim_owners WHERE owner = %(owner)s
+    ),
+    beat AS (
+        INSERT INTO openheim_owners (owner, expires_at)
+        VALUES (%(owner)s, now() + make_interval(secs => %(secs)s))
+        ON CONFLICT (owner) DO UPDATE SET expires_at = EXCLUDED.expires_at
+        RETURNING 1
+    )
+    SELECT coalesce((SELECT alive FROM before), false) FROM beat
+"""
+_MINE = """
+    SELECT id FROM openheim_leases WHERE tenant = %(tenant)s AND owner = %(owner)s
 """
 _RELEASE = """
     DELETE FROM openheim_leases WHERE tenant = %(tenant)s AND id = %(id)s AND owner = %(owner)s
@@ -78,17 +114,39 @@ _SAVE = """
     RETURNING version
 """
 
+_CREATE = """
+    WITH taken AS (
+        INSERT INTO openheim_leases (tenant, id, owner, expires_at)
+        VALUES (%(tenant)s, %(id)s, %(owner)s, now() + make_interval(secs => %(secs)s))
+        ON CONFLICT (tenant, id) DO NOTHING
+        RETURNING 1
+    )
+    INSERT INTO openheim_conversations (tenant, id, created_at, updated_at, meta, document, version)
+    SELECT %(tenant)s::text, %(id)s::uuid, %(created_at)s::timestamptz,
+        %(updated_at)s::timestamptz, %(meta)s::jsonb, %(document)s::jsonb, 1
+    WHERE EXISTS (SELECT 1 FROM taken)
+    RETURNING version
+"""
 
-async def renew(store: PostgresHistoryStore, leases: Sequence[Lease], owner: Owner) -> None:
-    """One statement extends every lease of this owner and tenant; a lease of ``leases`` it
-    did not find was taken by another replica after it ran out."""
+
+async def renew(
+    store: PostgresHistoryStore, leases: Collection[Lease], owner: Owner, *, check: bool
+) -> None:
+    """Beat once for every lease of this owner. If the heartbeat had run out (or ``check``:
+    this process went a whole lease without renewing), another replica may have taken some
+    leases meanwhile: those of ``leases`` no longer this owner's are fenced."""
     params = {"tenant": store.tenant, "owner": owner.id, "secs": owner.lease_secs}
 
-    def extend(connection: Connection[Any]) -> set[str]:
-        return {str(row[0]) for row in connection.execute(_RENEW, params).fetchall()}
+    def beat(connection: Connection[Any]) -> set[str] | None:
+        row = connection.execute(_BEAT, params).fetchone()
+        if row is not None and row[0] and not check:
+            return None
+        return {str(found[0]) for found in connection.execute(_MINE, params)}
 
-    held = await store.run(extend, "renew the session leases")
-    for lease in leases:
+    held = await store.run(beat, "renew the session leases")
+    if held is None:
+        return
+    for lease in list(leases):
         if lease.state.conversation_id not in held and not lease.state.released:
             lease.state.fence("another server took its lease after it ran out")
 
@@ -110,6 +168,35 @@ async def acquire(store: PostgresHistoryStore, key: str, owner: Owner) -> Postgr
     if held is not None:
         raise SessionActiveElsewhereError(key, held[1], held[0])
     return PostgresLease(store, LeaseState(key, owner))
+
+
+async def create(
+    store: PostgresHistoryStore, key: str, conversation: Conversation, owner: Owner
+) -> PostgresLease:
+    """Take the lease of a new conversation and store its first version: one statement, so
+    ``session/new`` waits for one round trip. An id that is stored already fails the
+    statement as a whole (a unique violation), and one leased already writes nothing."""
+    lease = PostgresLease(store, LeaseState(key, owner))
+    params = {**lease._params(), **_document_params(conversation)}
+
+    def insert(connection: Connection[Any]) -> bool:
+        return connection.execute(_CREATE, params).fetchone() is not None
+
+    if not await store.run(insert, f"store new conversation {key}"):
+        raise HistoryError(f"conversation {key} exists already")
+    lease.state.version = 1
+    return lease
+
+
+def _document_params(conversation: Conversation) -> dict[str, Any]:
+    # Serialise in the caller's task: the conversation may change once we yield.
+    document = codec.to_document(conversation)
+    return {
+        "created_at": conversation.created_at,
+        "updated_at": conversation.updated_at,
+        "meta": json.dumps(document["meta"], ensure_ascii=False),
+        "document": json.dumps(document, ensure_ascii=False),
+    }
 
 
 class PostgresLease:
@@ -143,17 +230,8 @@ class PostgresLease:
             raise HistoryError(f"conversation {key} in the database is not valid: {exc}") from None
 
     async def save(self, conversation: Conversation) -> None:
-        # Serialise in the caller's task: the conversation may change once we yield.
-        document = codec.to_document(conversation)
         state = self.state
-        params = {
-            **self._params(),
-            "created_at": conversation.created_at,
-            "updated_at": conversation.updated_at,
-            "meta": json.dumps(document["meta"], ensure_ascii=False),
-            "document": json.dumps(document, ensure_ascii=False),
-            "expected": state.version,
-        }
+        params = {**self._params(), **_document_params(conversation), "expected": state.version}
         if state.lost or state.released:
             raise state.fence(state.reason or "its lease was released")
 

@@ -206,10 +206,13 @@ async def test_renewal_keeps_a_long_turn_owned(home: Home, postgres_url: str) ->
 
 
 def lease_expiry(url: str, session_id: str) -> float:
-    """When the session's lease runs out, in seconds since the epoch (the database's clock)."""
+    """When the session's lease runs out, in seconds since the epoch (the database's clock):
+    its own expiry, or its owner's heartbeat, whichever is later."""
     with psycopg.connect(url) as connection:
         row = connection.execute(
-            "SELECT extract(epoch FROM expires_at)::float8 FROM openheim_leases WHERE id = %s",
+            "SELECT extract(epoch FROM greatest(lease.expires_at, beat.expires_at))::float8 "
+            "FROM openheim_leases lease LEFT JOIN openheim_owners beat USING (owner) "
+            "WHERE lease.id = %s",
             (session_id,),
         ).fetchone()
     assert row is not None, "the session holds no lease"

@@ -14,6 +14,7 @@ import pytest
 
 from openheim.config.model import StoreConfig
 from openheim.config.paths import Paths
+from openheim.foundation.errors import HistoryError
 from openheim.foundation.models import Message
 from openheim.store.base import HistoryStore
 from openheim.store.files import FileHistoryStore
@@ -88,6 +89,50 @@ async def test_a_save_after_someone_else_saved_fails_loudly_and_overwrites_nothi
     await lease.release()
 
 
+async def test_create_owns_and_stores_a_new_conversation_in_one_step(
+    store: HistoryStore,
+) -> None:
+    convo = conversation()
+    lease = await store.create(convo)
+    assert lease.state.version == 1
+    assert (await store.load(convo.id)).messages == convo.messages  # stored at once
+    with pytest.raises(SessionActiveElsewhereError):
+        await other_owner(store).acquire(convo.id)
+    convo.append(Message.user("later"))
+    await lease.save(convo)  # the owner's next save finds its own first version
+    assert lease.state.version == 2
+    await lease.release()
+    again = await other_owner(store).acquire(convo.id)
+    assert (await again.load()).messages[-1] == Message.user("later")
+    assert again.state.version == 2
+    await again.release()
+
+
+async def test_create_refuses_an_id_that_is_stored_and_changes_nothing(
+    store: HistoryStore,
+) -> None:
+    stored = conversation()
+    stored.append(Message.user("first"))
+    await store.save(stored)
+    clash = conversation()
+    clash.id = stored.id
+    with pytest.raises(HistoryError):
+        await store.create(clash)
+    assert (await store.load(stored.id)).messages[-1] == Message.user("first")
+    taken = await other_owner(store).acquire(stored.id)  # no lease was left behind
+    await taken.release()
+
+
+async def test_create_refuses_an_id_another_owner_holds(store: HistoryStore) -> None:
+    convo = conversation()
+    theirs = await other_owner(store).acquire(convo.id)
+    with pytest.raises((HistoryError, SessionActiveElsewhereError)):
+        await store.create(convo)
+    with pytest.raises(HistoryError):  # nothing was written
+        await store.load(convo.id)
+    await theirs.release()
+
+
 async def test_a_file_lock_is_removed_with_its_lease(tmp_path: Path) -> None:
     files = FileHistoryStore(tmp_path)
     convo = conversation()
@@ -113,12 +158,35 @@ async def replica_a(postgres_url: str, tmp_path: Path) -> AsyncIterator[Postgres
 
 
 def run_out(url: str, conversation_id: str) -> None:
-    """The lease's time is up, as if its owner had stopped renewing it."""
+    """The lease's time is up, as if its owner had stopped renewing: its own expiry and its
+    owner's heartbeat (so every lease of that owner) are in the past."""
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             "UPDATE openheim_leases SET expires_at = now() - interval '1 second' WHERE id = %s",
             (conversation_id,),
         )
+        connection.execute(
+            "UPDATE openheim_owners SET expires_at = now() - interval '1 second' "
+            "WHERE owner = (SELECT owner FROM openheim_leases WHERE id = %s)",
+            (conversation_id,),
+        )
+
+
+def expiries(url: str, owner: Owner) -> tuple[float, list[float]]:
+    """Seconds from now to the owner's heartbeat expiry, and to each of its leases' own."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        beat = connection.execute(
+            "SELECT extract(epoch FROM expires_at - now())::float8 FROM openheim_owners "
+            "WHERE owner = %s",
+            (owner.id,),
+        ).fetchone()
+        rows = connection.execute(
+            "SELECT extract(epoch FROM expires_at - now())::float8 FROM openheim_leases "
+            "WHERE owner = %s",
+            (owner.id,),
+        ).fetchall()
+    assert beat is not None, "the owner never beat"
+    return float(beat[0]), sorted(float(row[0]) for row in rows)
 
 
 async def test_after_the_lease_runs_out_the_new_owner_fences_the_old(
@@ -166,6 +234,33 @@ async def test_renewal_keeps_leases_and_finds_the_lost_ones(
         await lease.release()
 
 
+async def test_renewal_writes_one_heartbeat_not_every_lease(
+    replica_a: PostgresHistoryStore, postgres_url: str
+) -> None:
+    leases = [await replica_a.acquire(conversation().id) for _ in range(3)]
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(  # as if taken 20 s ago: their own expiry is 10 s away
+            "UPDATE openheim_leases SET expires_at = now() + interval '10 seconds' "
+            "WHERE owner = %s",
+            (replica_a.owner.id,),
+        )
+    await replica_a.renew(leases)
+    beat, own = expiries(postgres_url, replica_a.owner)
+    assert 29 < beat <= 30
+    assert all(9 < left <= 10 for left in own) and len(own) == 3  # untouched
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute(
+            "UPDATE openheim_leases SET expires_at = now() - interval '1 second' WHERE owner = %s",
+            (replica_a.owner.id,),
+        )
+    replica_b = replica_a.with_owner(Owner.new("replica-b"))
+    with pytest.raises(SessionActiveElsewhereError) as refused:  # the heartbeat holds them
+        await replica_b.acquire(leases[0].state.conversation_id)
+    assert refused.value.retry_after == 30
+    for lease in leases:
+        await lease.release()
+
+
 async def test_a_database_from_before_leases_is_migrated(postgres_url: str) -> None:
     from openheim.store.postgres import MIGRATIONS, migrate
 
@@ -176,6 +271,6 @@ async def test_a_database_from_before_leases_is_migrated(postgres_url: str) -> N
             "applied_at timestamptz NOT NULL DEFAULT now())"
         )
         connection.execute("INSERT INTO openheim_schema_migrations (version) VALUES (1)")
-        assert migrate(connection) == [2]
+        assert migrate(connection) == [2, 3]
         found = connection.execute("SELECT to_regclass('openheim_leases')").fetchone()
     assert found is not None and found[0] == "openheim_leases"
