@@ -51,10 +51,11 @@ def test_settle_heap_freezes_startup_and_leaves_full_collections_to_the_clock() 
     assert report["cycle_freed"]
 
 
-async def test_old_objects_are_collected_on_the_clock_and_swept_whole_less_often(
+async def test_old_objects_are_collected_on_the_clock_and_swept_whole_after_growth(
     monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
 ) -> None:
     calls: list[tuple[str, float]] = []
+    frozen = iter([1000, 1100, 1300, 1300, 1300, 1400, 1500, 2000, 2000, 2000, 2000, 2000])
 
     def record(name: str) -> Callable[[], int]:
         def call() -> int:
@@ -65,13 +66,21 @@ async def test_old_objects_are_collected_on_the_clock_and_swept_whole_less_often
 
     for name in ("collect", "freeze", "unfreeze"):
         monkeypatch.setattr(heap.gc, name, record(name))
+    monkeypatch.setattr(heap.gc, "get_freeze_count", lambda: next(frozen))
     with trio.move_on_after(65):
-        await heap.collect_on_a_clock(10, sweep_every=30)
+        await heap.collect_on_a_clock(10, sweep_every=30, growth=0.25)
     names = [name for name, _ in calls]
-    # Every tick collects, then freezes the survivors; every third one unfreezes first.
-    assert names == ["collect", "freeze"] * 2 + ["unfreeze", "collect", "freeze"] + [
-        "collect",
-        "freeze",
-    ] * 2 + ["unfreeze", "collect", "freeze"]
+    # Every tick collects, then freezes the survivors. The heap had grown by a quarter at
+    # 20 s (1,300 > 1,250), but a sweep waits until 30 s. The sweep left 1,300 objects; at 40
+    # and 50 s the heap has not grown by a quarter since, at 60 s it has (2,000 > 1,625).
+    tick = ["collect", "freeze"]
+    sweep = ["unfreeze", "collect", "freeze"]
+    assert names == tick * 2 + sweep + tick * 2 + sweep
     ticks = [at for name, at in calls if name == "collect"]
     assert [round(b - a) for a, b in itertools.pairwise(ticks)] == [10] * 5
+
+
+def test_a_heap_that_stays_put_is_never_swept() -> None:
+    assert not heap.sweep_due(1_250, 1_000, since_sweep=10_000, sweep_every=600, growth=0.25)
+    assert heap.sweep_due(1_251, 1_000, since_sweep=600, sweep_every=600, growth=0.25)
+    assert not heap.sweep_due(5_000, 1_000, since_sweep=599, sweep_every=600, growth=0.25)
