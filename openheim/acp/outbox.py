@@ -90,6 +90,10 @@ class Outbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def put_nowait(self, item: T) -> None:
         """Queue (or merge) ``item``; ``trio.WouldBlock`` when full."""
         if self._closed:

@@ -36,7 +36,14 @@ from typing import Any
 import attrs
 import trio
 
-from openheim.acp.codec import Message, encode_text, parse_message, parse_text, to_json
+from openheim.acp.codec import (
+    Message,
+    Notification,
+    encode_text,
+    parse_message,
+    parse_text,
+    to_json,
+)
 from openheim.acp.dispatcher import AcpDispatcher, open_dispatcher
 from openheim.acp.outbox import Outbox, merge_chunks
 from openheim.acp.settings import AcpSettings
@@ -79,7 +86,7 @@ class AsgiWebSocket:
         self._receive = receive
         self._send = send
         #: The server takes several frames in one message (``ws_frames.SEND_BATCH``).
-        self._batches = batches
+        self.batches = batches
 
     async def wait_connect(self) -> bool:
         return (await self._receive())["type"] == "websocket.connect"
@@ -116,7 +123,7 @@ class AsgiWebSocket:
     async def send_texts(self, texts: list[str]) -> None:
         """Several text frames, in one write where the server allows it (for one frame too:
         that way skips hypercorn's dispatch of ASGI messages)."""
-        if self._batches:
+        if self.batches:
             await self._send({"type": SEND_BATCH, "texts": texts})
             return
         for text in texts:
@@ -244,6 +251,8 @@ class Connection:
         self._close_code: int | None = None
         self._slow = False
         self._outbox: Outbox[Outgoing] = Outbox(OUTBOUND_FRAMES, merge_chunks)
+        #: A write is under way: the writer's, or one made straight from ``_enqueue``.
+        self._writing = 0
 
     def queued(self) -> int:
         """Frames waiting for the writer (for metrics)."""
@@ -310,7 +319,7 @@ class Connection:
     # --- output: one writer, one bounded queue ---------------------------------------------
 
     async def _write(self, written: trio.Event) -> None:
-        """The only writer: everything queued goes out in one write."""
+        """The writer: everything queued goes out in one write."""
         outbox, encode = self._outbox, self._framing.encode
         try:
             while True:
@@ -318,15 +327,44 @@ class Connection:
                     items = await outbox.take()
                 except trio.EndOfChannel:
                     break
-                await self._socket.send_texts([encode(item) for item in items])
+                self._writing += 1
+                try:
+                    await self._socket.send_texts([encode(item) for item in items])
+                finally:
+                    self._writing -= 1
         finally:
             outbox.close()  # nobody writes any more: queueing ends at once
             written.set()
 
     async def _enqueue(self, item: Outgoing) -> None:
-        """Queue a frame; a queue that stays full for the slow-client timeout ends the
-        connection (the frame and any later ones are dropped: nobody is reading them)."""
+        """Send or queue a frame; a queue that stays full for the slow-client timeout ends
+        the connection (the frame and any later ones are dropped: nobody is reading them).
+
+        A session update, with nothing queued and no write under way, is written at once
+        from the calling task (the turn's): a streamed chunk then reaches the socket without
+        waking the writer, one task switch and one round of the scheduler fewer per chunk.
+        Order holds: the socket takes a write whole before any other task runs, and the rest
+        of a partial one goes under the server's send lock, which the writer's next write
+        waits for. That rest holds the turn, as a full queue would, until the client reads
+        or the server's stall timeout (``slow_client_timeout_secs``) closes the socket.
+        Everything else (replies, fs frames) goes through the writer, so the reader never
+        waits on the socket."""
         if self._slow:
+            return
+        if (
+            not self._writing
+            and not self._outbox
+            and self._socket.batches
+            and isinstance(item, Notification)
+            and item.method == "session/update"
+        ):
+            if self._outbox.closed:
+                return
+            self._writing += 1
+            try:
+                await self._socket.send_texts([self._framing.encode(item)])
+            finally:
+                self._writing -= 1
             return
         try:
             self._outbox.put_nowait(item)

@@ -222,6 +222,8 @@ async def test_fifty_concurrent_clients(home: Home) -> None:
 class StuckSocket:
     """A socket whose client sends bad frames and never reads: every send waits forever."""
 
+    batches = True
+
     def __init__(self, frames: int) -> None:
         self.frames = frames
         self.closed_with: int | None = None
