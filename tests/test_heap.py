@@ -67,6 +67,7 @@ async def test_old_objects_are_collected_on_the_clock_and_swept_whole_after_grow
     for name in ("collect", "freeze", "unfreeze"):
         monkeypatch.setattr(heap.gc, name, record(name))
     monkeypatch.setattr(heap.gc, "get_freeze_count", lambda: next(frozen))
+    monkeypatch.setattr(heap.gc, "get_count", lambda: (0, 0, 0))  # nothing promoted
     with trio.move_on_after(65):
         await heap.collect_on_a_clock(10, sweep_every=30, growth=0.25)
     names = [name for name, _ in calls]
@@ -84,3 +85,38 @@ def test_a_heap_that_stays_put_is_never_swept() -> None:
     assert not heap.sweep_due(1_250, 1_000, since_sweep=10_000, sweep_every=600, growth=0.25)
     assert heap.sweep_due(1_251, 1_000, since_sweep=600, sweep_every=600, growth=0.25)
     assert not heap.sweep_due(5_000, 1_000, since_sweep=599, sweep_every=600, growth=0.25)
+
+
+async def test_a_tick_comes_early_once_enough_old_objects_wait(
+    monkeypatch: pytest.MonkeyPatch, autojump_clock: trio.testing.MockClock
+) -> None:
+    ticks: list[float] = []
+    waiting = {"old": 0}
+
+    def collect() -> int:
+        ticks.append(trio.current_time())
+        waiting["old"] = 0
+        return 0
+
+    def old_objects(generation: int) -> list[object]:
+        assert generation == 2
+        return [None] * waiting["old"]
+
+    async def promote() -> None:  # 20,000 old objects a second, as when sessions pour in
+        while True:
+            await trio.sleep(1)
+            waiting["old"] += 20_000
+
+    monkeypatch.setattr(heap.gc, "collect", collect)
+    monkeypatch.setattr(heap.gc, "freeze", lambda: None)
+    monkeypatch.setattr(heap.gc, "get_freeze_count", lambda: 0)
+    monkeypatch.setattr(heap.gc, "get_count", lambda: (0, 0, 1 if waiting["old"] else 0))
+    monkeypatch.setattr(heap.gc, "get_objects", old_objects)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(promote)
+        with trio.move_on_after(10.5):
+            await heap.collect_on_a_clock(30, budget=50_000, look_every=1)
+        nursery.cancel_scope.cancel()
+    # 50,000 wait after 2.5 s of promotions: every third second, not every thirty.
+    assert len(ticks) == 3
+    assert all(2 <= b - a <= 4 for a, b in itertools.pairwise(ticks))
