@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import urllib.request
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -34,6 +35,7 @@ from openheim.providers.base import (
 from openheim.providers.context_errors import classify
 from openheim.providers.lean_reads import use_lean_reads
 from openheim.providers.limiter import RateLimiter
+from openheim.providers.tls import client_verify
 from openheim.providers.vision import fit_to_model
 
 log = logging.getLogger(__name__)
@@ -403,7 +405,12 @@ def build_http_client(config: ProviderConfig) -> httpx.AsyncClient:
         max_keepalive_connections=KEEPALIVE_CONNECTIONS,
         keepalive_expiry=KEEPALIVE_SECS,
     )
-    client = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=False)
+    client = httpx.AsyncClient(
+        timeout=timeout,
+        limits=limits,
+        follow_redirects=False,
+        verify=client_verify(config.api_base, urllib.request.getproxies()),
+    )
     use_lean_reads(client)
     return client
 
