@@ -13,6 +13,7 @@ import asyncclick as click
 
 from openheim import __version__
 from openheim.foundation.errors import OpenheimError
+from openheim.foundation.startup import without_anyio
 
 SANDBOX_MODES = ("auto", "bwrap", "landlock", "none")
 SANDBOX = click.option(
@@ -118,8 +119,9 @@ async def run(
     sandbox: str | None,
 ) -> None:
     """Run one prompt headless: the answer streams to stdout, tool activity to stderr."""
-    from openheim.headless import RunOptions, Terminal, run_headless
-    from openheim.skills import parse_skill_names
+    with without_anyio():  # a one-shot answer needs none of it (see foundation.startup)
+        from openheim.headless import RunOptions, Terminal, run_headless
+        from openheim.skills import parse_skill_names
 
     if resume and continue_latest:
         fail("--resume and --continue cannot be used together")

@@ -28,3 +28,22 @@ def test_the_command_loads_no_cli_or_http2_modules_of_httpx() -> None:
 def test_a_program_using_the_library_keeps_httpx_whole() -> None:
     modules = loaded_after("import openheim.client, httpx\nhttpx.AsyncClient()")
     assert "httpx._main" in modules and "h2" in modules
+
+
+def test_httpcore_imported_without_anyio_works_on_trio_and_anyio_imports_after() -> None:
+    modules = loaded_after(
+        "import trio\n"
+        "from openheim.foundation.startup import without_anyio\n"
+        "with without_anyio():\n"
+        "    import httpx, httpcore\n"
+        "assert 'anyio' not in __import__('sys').modules\n"
+        "async def main():\n"
+        "    async with httpx.AsyncClient() as client:\n"
+        "        try:\n"
+        "            await client.get('http://127.0.0.1:9/')\n"
+        "        except httpx.ConnectError:\n"
+        "            pass\n"
+        "trio.run(main)\n"
+        "import anyio"
+    )
+    assert "anyio" in modules

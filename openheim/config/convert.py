@@ -136,16 +136,20 @@ def config_converter() -> cattrs.Converter:
     converter.register_structure_hook_func(lambda kind: kind == Mapping[str, str], _string_map)
 
     def built_or_structured(cls: type[T]) -> Callable[[object, type[T]], T]:
-        structure = make_dict_structure_fn(
-            cls, converter, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
-        )
+        # Generated on first use: cattrs asks for the hooks of all of Config's sections when
+        # it builds Config's, and a file that leaves a section out never needs its code.
+        @functools.cache
+        def structure() -> Callable[[Mapping[str, object], type[T]], T]:
+            return make_dict_structure_fn(
+                cls, converter, _cattrs_forbid_extra_keys=True, _cattrs_detailed_validation=True
+            )
 
         def hook(value: object, kind: type[T]) -> T:
             if isinstance(value, cls):
                 return value
             if not isinstance(value, Mapping):
                 raise _wrong_type(value, "a table")
-            return structure(value, kind)
+            return structure()(value, kind)
 
         return hook
 

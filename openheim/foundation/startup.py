@@ -13,6 +13,8 @@ as a library keeps httpx whole.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: Optional modules of our HTTP client that no face of the command uses.
 UNUSED_OPTIONAL_MODULES = ("httpx._main", "httpcore._sync.http2", "httpcore._async.http2")
@@ -25,3 +27,23 @@ def skip_unused_optional_modules() -> None:
         return
     for name in UNUSED_OPTIONAL_MODULES:
         sys.modules.setdefault(name, None)  # type: ignore[assignment]
+
+
+@contextmanager
+def without_anyio() -> Iterator[None]:
+    """Import with anyio marked absent, unless something has loaded it already.
+
+    httpcore imports anyio when it is installed (~15 ms of ``openheim run`` with anyio's
+    streams and sockets) for the locks it takes under asyncio; under trio it takes trio's, and
+    the command runs only on trio. The mark is removed afterwards, so what needs anyio later
+    (the MCP SDK, when the config names a server) imports it as usual.
+    """
+    if "anyio" in sys.modules:
+        yield
+        return
+    sys.modules["anyio"] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if "anyio" in sys.modules and sys.modules["anyio"] is None:
+            del sys.modules["anyio"]

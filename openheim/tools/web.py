@@ -17,7 +17,6 @@ import trio
 from openheim.foundation.models import ToolDefinition, ToolResult
 from openheim.tools.base import ToolContext, ToolKind, cap_output
 from openheim.tools.common import ArgumentError, error, required_str
-from openheim.tools.html_text import html_to_text
 
 if TYPE_CHECKING:
     import httpx
@@ -106,6 +105,9 @@ class WebFetchTool:
             return ToolResult(f"{head}\n[binary content, {len(body)} bytes; not shown]")
         text = body.decode(response.encoding or "utf-8", errors="replace")
         if "html" in kind or (not kind and "<html" in text[:1024].lower()):
+            # Lazily: html.parser and the converter cost ~3 ms at every start otherwise.
+            from openheim.tools.html_text import html_to_text
+
             text = html_to_text(text)
         if not complete:
             text += f"\n[... page cut at {self.max_bytes} bytes]"

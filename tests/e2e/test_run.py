@@ -244,6 +244,25 @@ async def test_help_and_run_never_load_the_web_stack(home: Home) -> None:
     assert done.stdout.decode().strip() == "[]"
 
 
+async def test_a_plain_answer_imports_no_page_converter_retry_library_or_anyio(
+    home: Home,
+) -> None:
+    """Startup time: ``run`` imports web_fetch's HTML converter only for a page, retries with
+    its own loop and runs on trio without anyio (bench/RESULTS.md, "One-shot start against
+    llm")."""
+    home.llm.script.extend([Reply.text("hi")])
+    result = await home.run("run", "hi", env=home.env(PYTHONPROFILEIMPORTTIME="1"))
+    assert result.returncode == 0, result.stderr
+    loaded = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "openheim.headless" in loaded and "openheim.tools.web" in loaded
+    # anyio.abc, not anyio: httpcore's attempt to import anyio is listed even when it fails.
+    assert not loaded & {"openheim.tools.html_text", "html.parser", "tenacity", "anyio.abc"}
+
+
 async def test_init_writes_config_once(home: Home, tmp_path: Path) -> None:
     fresh = tmp_path / "fresh-home"
     env = home.env(OPENHEIM_HOME=str(fresh))

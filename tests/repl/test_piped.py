@@ -108,10 +108,10 @@ def test_help_and_run_do_not_load_the_repl_libraries() -> None:
     """
     probe = (
         "import sys\n"
-        "from openheim.__main__ import main\n"
+        "from openheim.__main__ import cli\n"
         "sys.argv = ['openheim', '--help']\n"
         "try:\n"
-        "    main()\n"
+        "    cli(_anyio_backend='trio')\n"
         "except SystemExit:\n"
         "    pass\n"
         "def loaded(*names):\n"
