@@ -247,9 +247,8 @@ async def test_help_and_run_never_load_the_web_stack(home: Home) -> None:
 async def test_a_plain_answer_imports_no_page_converter_retry_library_or_anyio(
     home: Home,
 ) -> None:
-    """Startup time: ``run`` imports web_fetch's HTML converter only for a page, retries with
-    its own loop and runs on trio without anyio (bench/RESULTS.md, "One-shot start against
-    llm")."""
+    """Startup time: ``run`` imports web_fetch's HTML converter only for a page, and runs on
+    trio without anyio (bench/RESULTS.md, "One-shot start against llm")."""
     home.llm.script.extend([Reply.text("hi")])
     result = await home.run("run", "hi", env=home.env(PYTHONPROFILEIMPORTTIME="1"))
     assert result.returncode == 0, result.stderr
@@ -260,7 +259,7 @@ async def test_a_plain_answer_imports_no_page_converter_retry_library_or_anyio(
     }
     assert "openheim.headless" in loaded and "openheim.tools.web" in loaded
     # anyio.abc, not anyio: httpcore's attempt to import anyio is listed even when it fails.
-    assert not loaded & {"openheim.tools.html_text", "html.parser", "tenacity", "anyio.abc"}
+    assert not loaded & {"openheim.tools.html_text", "html.parser", "anyio.abc"}
 
 
 async def test_init_writes_config_once(home: Home, tmp_path: Path) -> None:
